@@ -12,19 +12,13 @@ Settings: `KAFKA_BOOTSTRAP_SERVERS`, `MIRROR_SOURCE_TOPIC`, `MIRROR_SINK_TOPIC`,
 
 from __future__ import annotations
 
-import logging
-
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 
+from omnichannel.kafka_io import log_consumer_error
 from omnichannel.kafka_settings import kafka_brokers_from_env, producer_overrides
 from omnichannel.settings import env_bool, env_str
-
-logger = logging.getLogger(__name__)
-
-RawMessage = KafkaSourceMessage[bytes | None, bytes | None]
 
 
 def build(brokers: list[str], source_topic: str, sink_topic: str, tail: bool) -> Dataflow:
@@ -32,18 +26,13 @@ def build(brokers: list[str], source_topic: str, sink_topic: str, tail: bool) ->
     flow = Dataflow("mirror")
     # Consume every partition of the source, from the beginning.
     consumed = kop.input("consume", flow, brokers=brokers, topics=[source_topic], tail=tail)
-    # Consumer errors are the broker's (a lost connection, a missing topic): librdkafka
-    # retries them itself, so they are logged where an operator will see them, not raised.
-    op.inspect("log_consumer_errors", consumed.errs, _log_consumer_error)
+    # Consumer errors are the broker's: logged where an operator sees them, not raised.
+    op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
     # Re-produce key, value and headers; murmur2 keeps each key on its partition number.
     kop.output(
         "produce", consumed.oks, brokers=brokers, topic=sink_topic, add_config=producer_overrides()
     )
     return flow
-
-
-def _log_consumer_error(step_id: str, error: KafkaError[bytes | None, bytes | None]) -> None:
-    logger.warning("%s: Kafka consumer error: %s", step_id, error.err)
 
 
 def build_from_env() -> Dataflow:

@@ -1,0 +1,77 @@
+"""Normalization: channel, marketplace and warehouse feeds in; canonical events and exceptions out.
+
+    python -m bytewax.run dataflows.normalization:flow
+
+Reads every input topic (`orders.web`, `orders.pos`, `orders.marketplace`,
+`settlements.marketplace`, `inventory.movements`), maps each record through its channel's
+adapter against the reference data, and writes exactly one record per input: a canonical event
+to `canonical.orders`, `canonical.movements` or `canonical.settlements`, or an exception record
+with the raw bytes to `integration.exceptions`.
+
+Settings: `KAFKA_BOOTSTRAP_SERVERS`; `REFERENCE_DATA` (a reference TOML file, default the
+bundled one); `SCHEMA_REGISTRY_URL` (optional: Confluent wire format instead of single-object
+encoding); `NORMALIZE_TAIL` (default true; false stops at the end of the inputs);
+`TOPIC_<NAME>` to rename any topic (see `omnichannel.topics`).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import operators as kop
+from bytewax.dataflow import Dataflow
+
+from omnichannel.encoding import RecordEncoder
+from omnichannel.kafka_io import CheckedKafkaSink, log_consumer_error, raw_record
+from omnichannel.kafka_settings import kafka_brokers_from_env
+from omnichannel.reference import load_reference
+from omnichannel.settings import env_bool
+from omnichannel.topics import Topics
+from operators.normalize import Normalizer
+from operators.routing import route_normalized
+
+
+def build(
+    brokers: list[str],
+    normalizer: Normalizer,
+    topics: Topics,
+    encoder: RecordEncoder,
+    tail: bool = True,
+) -> Dataflow:
+    """The normalization flow on `brokers`."""
+    flow = Dataflow("normalization")
+    # Every input feed; Kafka partitions are spread over the workers, nothing is exchanged.
+    consumed = kop.input("consume", flow, brokers=brokers, topics=topics.inputs, tail=tail)
+    op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
+    raw = op.map("as_raw_record", consumed.oks, raw_record)
+    # One canonical event or one exception record per input record, never none.
+    normalized = op.map("normalize", raw, lambda r: normalizer.normalize(r, datetime.now(UTC)))
+    routed = op.map("route", normalized, lambda result: route_normalized(result, topics))
+    encoded = op.map("encode", routed, encoder.encode)
+    op.output("produce", encoded, CheckedKafkaSink(brokers))
+    return flow
+
+
+def build_from_env() -> Dataflow:
+    """The flow configured from the environment; a bad setting stops it with the setting's name."""
+    reference_file = os.environ.get("REFERENCE_DATA")
+    topics = Topics.from_env()
+    return build(
+        brokers=kafka_brokers_from_env(),
+        normalizer=Normalizer.for_topics(
+            load_reference(Path(reference_file) if reference_file else None), topics
+        ),
+        topics=topics,
+        encoder=RecordEncoder(os.environ.get("SCHEMA_REGISTRY_URL") or None),
+        tail=env_bool("NORMALIZE_TAIL", default=True),
+    )
+
+
+def __getattr__(name: str) -> Dataflow:
+    # `python -m bytewax.run dataflows.normalization:flow` builds the flow on first access.
+    if name == "flow":
+        return build_from_env()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

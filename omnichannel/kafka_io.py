@@ -1,0 +1,113 @@
+"""The Kafka edge of the flows: raw records in, encoded records out, delivery checked.
+
+Bytewax's own Kafka sink flushes without looking at delivery reports, so a record the broker
+refused would vanish. `CheckedKafkaSink` counts every delivery report of a batch and fails the
+batch (and so the worker, which then resumes from its last snapshot) when any was refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from confluent_kafka import KafkaError as DeliveryError
+from confluent_kafka import Message, Producer
+
+from omnichannel.kafka_settings import producer_config
+from operators.adapters.raw import RawRecord
+
+logger = logging.getLogger(__name__)
+
+REPLAY_COUNT_HEADER = "omni-replay-count"
+FLUSH_TIMEOUT_S = 60.0
+
+SourceMessage = KafkaSourceMessage[bytes | None, bytes | None]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRecord:
+    """An encoded record on its way to a topic."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+def raw_record(message: SourceMessage) -> RawRecord:
+    """A consumed Kafka message as the raw record the adapters read."""
+    replays = 0
+    for name, value in message.headers:
+        if name == REPLAY_COUNT_HEADER:
+            replays = int(value)
+    timestamp = message.timestamp[1] if message.timestamp and message.timestamp[1] > 0 else None
+    return RawRecord(
+        topic=message.topic or "",
+        partition=message.partition if message.partition is not None else -1,
+        offset=message.offset if message.offset is not None else -1,
+        key=message.key,
+        value=message.value or b"",
+        timestamp_ms=timestamp,
+        replay_count=replays,
+    )
+
+
+def log_consumer_error(step_id: str, error: KafkaError[bytes | None, bytes | None]) -> None:
+    """Consumer errors are the broker's (a lost connection): librdkafka retries them itself."""
+    logger.warning("%s: Kafka consumer error: %s", step_id, error.err)
+
+
+class _CheckedPartition(StatelessSinkPartition[OutboundRecord]):
+    def __init__(self, step_id: str, producer: Producer) -> None:
+        self._step_id = step_id
+        self._producer = producer
+        self._refused: list[str] = []
+
+    def _on_delivery(self, err: DeliveryError | None, message: Message) -> None:
+        if err is not None:
+            self._refused.append(f"{message.topic()}: {err}")
+
+    def write_batch(self, items: list[OutboundRecord]) -> None:
+        for item in items:
+            while True:
+                try:
+                    self._producer.produce(
+                        item.topic,
+                        value=item.value,
+                        key=item.key,
+                        headers=list(item.headers),
+                        on_delivery=self._on_delivery,
+                    )
+                    break
+                except BufferError:
+                    # The local queue is full: serve delivery reports to make room.
+                    self._producer.poll(0.5)
+            self._producer.poll(0)
+        self._flush()
+
+    def _flush(self) -> None:
+        remaining = self._producer.flush(FLUSH_TIMEOUT_S)
+        if remaining:
+            raise RuntimeError(
+                f"{self._step_id}: {remaining} records not delivered within {FLUSH_TIMEOUT_S}s"
+            )
+        if self._refused:
+            refused, self._refused = self._refused, []
+            raise RuntimeError(
+                f"{self._step_id}: the broker refused {len(refused)} records; first: {refused[0]}"
+            )
+
+    def close(self) -> None:
+        self._flush()
+
+
+class CheckedKafkaSink(DynamicSink[OutboundRecord]):
+    """Produces each record to its own topic and fails the batch on any refused delivery."""
+
+    def __init__(self, brokers: list[str]) -> None:
+        self._brokers = brokers
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _CheckedPartition:
+        return _CheckedPartition(step_id, Producer(producer_config(self._brokers)))

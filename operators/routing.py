@@ -1,0 +1,36 @@
+"""Where each canonical event or exception goes, and under which key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omnichannel.contracts.common import Contract
+from omnichannel.contracts.exception_record import ExceptionRecord
+from omnichannel.contracts.inventory import InventoryMovement
+from omnichannel.contracts.order_event import OrderEvent
+from omnichannel.contracts.settlement import Settlement
+from omnichannel.topics import Topics
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A contract record with its topic and key, ready to be encoded."""
+
+    topic: str
+    key: str
+    record: Contract
+
+
+def route_normalized(
+    result: OrderEvent | InventoryMovement | Settlement | ExceptionRecord, topics: Topics
+) -> Routed:
+    """Order events by order (its lifecycle stays in order), stock by SKU, the rest by id."""
+    match result:
+        case OrderEvent():
+            return Routed(topics.canonical_orders, result.correlation_id, result)
+        case InventoryMovement():
+            return Routed(topics.canonical_movements, result.sku, result)
+        case Settlement():
+            return Routed(topics.canonical_settlements, result.settlement_id, result)
+        case ExceptionRecord():
+            return Routed(topics.exceptions, result.exception_id, result)
