@@ -1,0 +1,36 @@
+"""Create the project's topics: the project's own command, so that brokers need no auto-creation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def ensure_topics(
+    brokers: list[str], names: Iterable[str], partitions: int, replication_factor: int = 1
+) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    admin = AdminClient({"bootstrap.servers": ",".join(brokers)})
+    existing = set(admin.list_topics(timeout=30).topics)
+    wanted = [name for name in dict.fromkeys(names) if name not in existing]
+    if not wanted:
+        return []
+    futures = admin.create_topics(
+        [
+            NewTopic(name, num_partitions=partitions, replication_factor=replication_factor)
+            for name in wanted
+        ],
+        operation_timeout=30,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=60)
+            created.append(name)
+        except KafkaException as exc:
+            # Another process created it between our listing and our request: that is fine.
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    return created
