@@ -1,0 +1,80 @@
+"""The availability steps as Bytewax stateful logic: per order, then per SKU."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+
+from bytewax.operators import StatefulLogic
+
+from omnichannel.contracts.order_event import OrderEvent
+from operators.availability.order_stock import OrderStock
+from operators.availability.sku_stock import AvailabilitySettings, Published, SkuStock
+from operators.availability.stock_changes import StockChange, StockDelta
+
+Clock = Callable[[], datetime]
+DEFAULT_ORDER_RETENTION = timedelta(days=7)
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class OrderStockLogic(StatefulLogic[OrderEvent, StockDelta, OrderStock]):
+    """Keyed by order: folds its events into stock changes; forgotten after `retention` idle.
+
+    An order's state is kept for `retention` after its last event (wall clock), so that a
+    re-delivery within that horizon is recognised; later, it would count as a new order.
+    """
+
+    def __init__(
+        self, state: OrderStock | None, retention: timedelta, clock: Clock = system_clock
+    ) -> None:
+        self.state = state or OrderStock()
+        self._retention = retention
+        self._clock = clock
+        self._last_seen = clock()
+
+    def on_item(self, value: OrderEvent) -> tuple[Iterable[StockDelta], bool]:
+        self._last_seen = self._clock()
+        return self.state.apply(value), StatefulLogic.RETAIN
+
+    def on_notify(self) -> tuple[Iterable[StockDelta], bool]:
+        return (), StatefulLogic.DISCARD
+
+    def notify_at(self) -> datetime | None:
+        return self._last_seen + self._retention
+
+    def snapshot(self) -> OrderStock:
+        return copy.deepcopy(self.state)
+
+
+class SkuAvailabilityLogic(StatefulLogic[StockChange, Published, SkuStock]):
+    """Keyed by SKU: applies stock changes and publishes each channel's number."""
+
+    def __init__(
+        self, state: SkuStock | None, settings: AvailabilitySettings, clock: Clock = system_clock
+    ) -> None:
+        self.state = state or SkuStock()
+        self._settings = settings
+        self._clock = clock
+
+    def on_item(self, value: StockChange) -> tuple[Iterable[Published], bool]:
+        now = self._clock()
+        outputs = self.state.apply(value, self._settings, now)
+        if self.state.pending_until is not None and now >= self.state.pending_until:
+            outputs.extend(self.state.flush(self._settings, now))
+        return outputs, StatefulLogic.RETAIN
+
+    def on_notify(self) -> tuple[Iterable[Published], bool]:
+        return self.state.flush(self._settings, self._clock()), StatefulLogic.RETAIN
+
+    def on_eof(self) -> tuple[Iterable[Published], bool]:
+        return self.state.flush(self._settings, self._clock()), StatefulLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        return self.state.pending_until
+
+    def snapshot(self) -> SkuStock:
+        return copy.deepcopy(self.state)

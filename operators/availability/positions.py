@@ -1,0 +1,66 @@
+"""A SKU's position at one location: on-hand, reserved, and what a cycle count settles.
+
+A COUNT is the on-hand as of its timestamp: on-hand changes with an earlier event time are
+already inside it and are ignored when they arrive late; later ones apply on top. To apply a
+COUNT that itself arrives late, the position keeps the on-hand changes since its last count,
+each with its event time, for `count_horizon` of event time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+DEFAULT_COUNT_HORIZON = timedelta(days=2)
+
+
+@dataclass(slots=True)
+class Position:
+    """On-hand and reserved units of one SKU at one location."""
+
+    on_hand: int = 0
+    reserved: int = 0
+    counted_at: datetime | None = None
+    # (event time, on-hand change) since the last count, oldest first.
+    changes: list[tuple[datetime, int]] = field(default_factory=list)
+
+    def apply(self, on_hand: int, reserved: int, event_time: datetime, horizon: timedelta) -> None:
+        """Apply an on-hand and reservation change that happened at `event_time`."""
+        self.reserved += reserved
+        if on_hand == 0:
+            return
+        if self.counted_at is not None and event_time <= self.counted_at:
+            # The count already saw this change on the shelf.
+            return
+        self.on_hand += on_hand
+        self.changes.append((event_time, on_hand))
+        if len(self.changes) > 1 and self.changes[-2][0] > event_time:
+            self.changes.sort(key=lambda change: change[0])
+        self._forget_before(event_time - horizon)
+
+    def count(self, counted: int, event_time: datetime) -> bool:
+        """Set on-hand from a count as of `event_time`; False when a newer count is known."""
+        if self.counted_at is not None and event_time <= self.counted_at:
+            return False
+        later = [change for change in self.changes if change[0] > event_time]
+        self.on_hand = counted + sum(units for _, units in later)
+        self.changes = later
+        self.counted_at = event_time
+        return True
+
+    def _forget_before(self, cutoff: datetime) -> None:
+        drop = 0
+        while drop < len(self.changes) and self.changes[drop][0] < cutoff:
+            drop += 1
+        if drop:
+            del self.changes[:drop]
+
+    def snapshot(self) -> tuple[int, int, datetime | None, tuple[tuple[datetime, int], ...]]:
+        return (self.on_hand, self.reserved, self.counted_at, tuple(self.changes))
+
+    @classmethod
+    def restore(
+        cls, state: tuple[int, int, datetime | None, tuple[tuple[datetime, int], ...]]
+    ) -> Position:
+        on_hand, reserved, counted_at, changes = state
+        return cls(on_hand, reserved, counted_at, list(changes))

@@ -1,0 +1,178 @@
+"""One SKU's stock at every location, and the available-to-sell numbers it gives each channel.
+
+All locations of a SKU live in one state (the flow keys this step by SKU), so that a channel's
+number across its locations is computed from one consistent view, without a second exchange
+between workers. Positions themselves are per (SKU, location).
+
+A changed number is published at once when it drops to zero or rises from zero (that is when
+overselling starts or sales can resume); other changes wait up to the coalescing window, so a
+busy SKU sends one update per window instead of one per order. Each published key carries a
+version that only grows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from omnichannel.contracts.anomaly import Anomaly, AnomalyType
+from omnichannel.contracts.availability import AvailabilityUpdate
+from omnichannel.contracts.common import Channel
+from omnichannel.reference import ReferenceData
+from operators.availability.policy import available_to_sell, location_surplus
+from operators.availability.positions import DEFAULT_COUNT_HORIZON, Position
+from operators.availability.stock_changes import StockChange, StockDelta
+
+ChannelKey = tuple[Channel, str | None]  # (channel, location for per-location channels)
+Published = AvailabilityUpdate | Anomaly
+
+
+@dataclass(frozen=True)
+class AvailabilitySettings:
+    """How the availability numbers are published."""
+
+    reference: ReferenceData
+    coalesce: timedelta = timedelta(milliseconds=250)
+    count_horizon: timedelta = DEFAULT_COUNT_HORIZON
+
+    def channel_keys(self, location: str) -> list[ChannelKey]:
+        """The published numbers that stock at this location feeds."""
+        known = self.reference.locations.get(location)
+        if known is None:
+            return []
+        return sorted(
+            (channel, location if self.reference.channels[channel].per_location else None)
+            for channel in known.channels
+        )
+
+
+@dataclass(slots=True)
+class SkuStock:
+    """Positions of one SKU per location, and what was published from them per channel."""
+
+    sku: str = ""
+    positions: dict[str, Position] = field(default_factory=dict)
+    newest_event_time: datetime | None = None
+    # Per channel key: (available-to-sell, version) as last published.
+    published: dict[ChannelKey, tuple[int, int]] = field(default_factory=dict)
+    pending: set[ChannelKey] = field(default_factory=set)
+    pending_until: datetime | None = None
+
+    def apply(
+        self, change: StockChange, settings: AvailabilitySettings, now: datetime
+    ) -> list[Published]:
+        """Apply one stock change; return the oversell it reveals and the updates due now."""
+        self.sku = change.sku
+        outputs: list[Published] = []
+        position = self.positions.setdefault(change.location, Position())
+        if isinstance(change, StockDelta):
+            if change.claimed and change.channel is not None:
+                outputs.extend(self._oversell(change, settings, now))
+            position.apply(
+                change.on_hand, change.reserved, change.event_time, settings.count_horizon
+            )
+        else:
+            position.count(change.counted, change.event_time)
+        if self.newest_event_time is None or change.event_time > self.newest_event_time:
+            self.newest_event_time = change.event_time
+        for key in settings.channel_keys(change.location):
+            outputs.extend(self._changed(key, settings, now))
+        return outputs
+
+    def flush(self, settings: AvailabilitySettings, now: datetime) -> list[Published]:
+        """Publish every pending change (the window has passed, or the input has ended)."""
+        due = sorted(self.pending)
+        self.pending.clear()
+        self.pending_until = None
+        return [update for key in due if (update := self._publish(key, settings, now))]
+
+    def available(self, key: ChannelKey, settings: AvailabilitySettings) -> int:
+        channel, location = key
+        policy = settings.reference.channels[channel]
+        locations = [location] if location else settings.reference.locations_for(channel)
+        return available_to_sell(
+            (
+                location_surplus(p.on_hand, p.reserved, policy.safety_stock)
+                for code in locations
+                if (p := self.positions.get(code)) is not None
+            ),
+            policy,
+        )
+
+    def _changed(
+        self, key: ChannelKey, settings: AvailabilitySettings, now: datetime
+    ) -> list[Published]:
+        number = self.available(key, settings)
+        was = self.published.get(key, (0, 0))[0]
+        if number == was:
+            self.pending.discard(key)
+            return []
+        if number == 0 or was == 0 or not settings.coalesce:
+            self.pending.discard(key)
+            update = self._publish(key, settings, now)
+            return [update] if update else []
+        self.pending.add(key)
+        if self.pending_until is None:
+            self.pending_until = now + settings.coalesce
+        return []
+
+    def _publish(
+        self, key: ChannelKey, settings: AvailabilitySettings, now: datetime
+    ) -> AvailabilityUpdate | None:
+        number = self.available(key, settings)
+        was, version = self.published.get(key, (0, 0))
+        if number == was and version:
+            return None
+        self.published[key] = (number, version + 1)
+        channel, location = key
+        policy = settings.reference.channels[channel]
+        locations = [location] if location else settings.reference.locations_for(channel)
+        held = [self.positions[code] for code in locations if code in self.positions]
+        return AvailabilityUpdate(
+            channel=channel,
+            sku=self.sku,
+            location=location,
+            available_to_sell=number,
+            version=version + 1,
+            event_time=self.newest_event_time or now,
+            on_hand=sum(p.on_hand for p in held),
+            reserved=sum(p.reserved for p in held),
+            safety_stock=policy.safety_stock * len(locations),
+            buffer=policy.buffer,
+            allocation_share=str(policy.allocation_share),
+            published_at=now,
+        )
+
+    def _oversell(
+        self, change: StockDelta, settings: AvailabilitySettings, now: datetime
+    ) -> list[Anomaly]:
+        assert change.channel is not None
+        policy = settings.reference.channels[change.channel]
+        key: ChannelKey = (change.channel, change.location if policy.per_location else None)
+        offered = self.available(key, settings)
+        if change.claimed <= offered:
+            return []
+        shortfall = change.claimed - offered
+        return [
+            Anomaly(
+                anomaly_id=f"oversell:{change.channel}:{change.order_id}:{self.sku}:{change.location}",
+                anomaly_type=AnomalyType.OVERSELL,
+                entity_id=f"{self.sku}@{change.location}",
+                channel=change.channel,
+                event_time=change.event_time,
+                detected_at=now,
+                quantity=shortfall,
+                message=(
+                    f"order {change.order_id} claimed {change.claimed} of {self.sku} at "
+                    f"{change.location} where {change.channel} offered {offered}"
+                ),
+                details={
+                    "order_id": change.order_id or "",
+                    "sku": self.sku,
+                    "location": change.location,
+                    "claimed": str(change.claimed),
+                    "offered": str(offered),
+                },
+                correlation_id=f"{change.channel}:{change.order_id}",
+            )
+        ]

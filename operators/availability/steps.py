@@ -1,0 +1,62 @@
+"""The availability steps as one composite operator, shared by the Kafka and the replay flows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import bytewax.operators as op
+from bytewax.dataflow import Stream, operator
+
+from omnichannel.contracts.anomaly import Anomaly
+from omnichannel.contracts.availability import AvailabilityUpdate
+from omnichannel.contracts.inventory import InventoryMovement
+from omnichannel.contracts.order_event import OrderEvent
+from operators.availability.logic import (
+    DEFAULT_ORDER_RETENTION,
+    OrderStockLogic,
+    SkuAvailabilityLogic,
+)
+from operators.availability.sku_stock import AvailabilitySettings, Published
+from operators.availability.stock_changes import StockChange, stock_change
+
+
+@dataclass(frozen=True)
+class AvailabilityOut:
+    """What the availability steps publish."""
+
+    updates: Stream[AvailabilityUpdate]
+    anomalies: Stream[Anomaly]
+
+
+@operator
+def availability(
+    step_id: str,
+    orders: Stream[OrderEvent],
+    movements: Stream[InventoryMovement],
+    settings: AvailabilitySettings,
+    order_retention: timedelta = DEFAULT_ORDER_RETENTION,
+) -> AvailabilityOut:
+    """Per-channel available-to-sell from canonical order events and stock movements."""
+    # Each order's events become stock changes, once, whatever their order of arrival.
+    by_order = op.key_on("key_by_order", orders, lambda event: event.correlation_id)
+    order_changes = op.stateful(
+        "order_stock",
+        by_order,
+        lambda state: OrderStockLogic(state, order_retention),
+    )
+    deltas = op.map("drop_order_key", order_changes, lambda keyed: keyed[1])
+    counted = op.map("movement_as_change", movements, stock_change)
+    changes: Stream[StockChange] = op.merge("all_changes", deltas, counted)
+    # Every location of a SKU in one state: a channel's number spans its locations.
+    by_sku = op.key_on("key_by_sku", changes, lambda change: change.sku)
+    published = op.stateful(
+        "sku_stock", by_sku, lambda state: SkuAvailabilityLogic(state, settings)
+    )
+    results = op.map("drop_sku_key", published, lambda keyed: keyed[1])
+    split = op.branch("updates_or_anomalies", results, _is_update)
+    return AvailabilityOut(split.trues, split.falses)  # type: ignore[arg-type]
+
+
+def _is_update(result: Published) -> bool:
+    return isinstance(result, AvailabilityUpdate)
