@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from omnichannel.contracts.anomaly import Anomaly
+from omnichannel.contracts.availability import AvailabilityUpdate
 from omnichannel.contracts.common import Contract
 from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.inventory import InventoryMovement
@@ -33,4 +35,18 @@ def route_normalized(
         case Settlement():
             return Routed(topics.canonical_settlements, result.settlement_id, result)
         case ExceptionRecord():
-            return Routed(topics.exceptions, result.exception_id, result)
+            return route_exception(result, topics)
+
+
+def route_availability(update: AvailabilityUpdate, topics: Topics) -> Routed:
+    """To the channel's topic, keyed by SKU (and location where the channel sells per store)."""
+    key = update.sku if update.location is None else f"{update.sku}:{update.location}"
+    return Routed(topics.availability(update.channel), key, update)
+
+
+def route_anomaly(anomaly: Anomaly, topics: Topics) -> Routed:
+    return Routed(topics.anomalies, anomaly.entity_id, anomaly)
+
+
+def route_exception(record: ExceptionRecord, topics: Topics) -> Routed:
+    return Routed(topics.exceptions, record.exception_id, record)
