@@ -1,0 +1,108 @@
+"""Availability: canonical orders and stock movements in; per-channel available-to-sell out.
+
+    python -m bytewax.run dataflows.availability:flow
+
+Reads `canonical.orders` and `canonical.movements` (written by the normalization flow), keeps
+each SKU's on-hand and reservations per location, and publishes each channel's number to
+`availability.<channel>` (and to the Redis read model when `REDIS_URL` is set) when it changes,
+and oversells to `integration.anomalies`. An unreadable canonical record goes to
+`integration.exceptions` with its bytes.
+
+Settings: `KAFKA_BOOTSTRAP_SERVERS`; `REDIS_URL` (optional); `REFERENCE_DATA`;
+`SCHEMA_REGISTRY_URL` (optional); `AVAILABILITY_COALESCE_MS` (default 250: changes of one
+channel's number for a SKU within this window go out as one update; 0 sends every change);
+`AVAILABILITY_TAIL` (default true); `TOPIC_<NAME>` to rename topics.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import operators as kop
+from bytewax.dataflow import Dataflow
+
+from omnichannel.contracts.exception_record import ExceptionRecord
+from omnichannel.contracts.inventory import InventoryMovement
+from omnichannel.contracts.order_event import OrderEvent
+from omnichannel.decoding import CanonicalDecoder
+from omnichannel.encoding import RecordEncoder
+from omnichannel.kafka_io import CheckedKafkaSink, log_consumer_error, raw_record
+from omnichannel.kafka_settings import kafka_brokers_from_env
+from omnichannel.reference import load_reference
+from omnichannel.settings import env_bool, env_int
+from omnichannel.topics import Topics
+from operators.availability.sku_stock import AvailabilitySettings
+from operators.availability.steps import availability
+from operators.routing import route_anomaly, route_availability, route_exception
+from state.read_model import RedisReadModelSink
+
+logger = logging.getLogger(__name__)
+
+
+def build(
+    brokers: list[str],
+    settings: AvailabilitySettings,
+    topics: Topics,
+    encoder: RecordEncoder,
+    decoder: CanonicalDecoder,
+    redis_url: str | None,
+    tail: bool = True,
+) -> Dataflow:
+    """The availability flow on `brokers`."""
+    flow = Dataflow("availability")
+    inputs = [topics.canonical_orders, topics.canonical_movements]
+    consumed = kop.input("consume", flow, brokers=brokers, topics=inputs, tail=tail)
+    op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
+    raw = op.map("as_raw_record", consumed.oks, raw_record)
+    decoded = op.map("decode", raw, lambda record: decoder.decode(record, "availability"))
+    orders = op.filter_map("orders", decoded, lambda r: r if isinstance(r, OrderEvent) else None)
+    movements = op.filter_map(
+        "movements", decoded, lambda r: r if isinstance(r, InventoryMovement) else None
+    )
+    unreadable = op.filter_map(
+        "unreadable", decoded, lambda r: r if isinstance(r, ExceptionRecord) else None
+    )
+    # Orders become stock changes per order, then every change meets its SKU's positions.
+    published = availability("availability", orders, movements, settings)
+    routed = op.merge(
+        "all_outputs",
+        op.map("route_updates", published.updates, lambda u: route_availability(u, topics)),
+        op.map("route_anomalies", published.anomalies, lambda a: route_anomaly(a, topics)),
+        op.map("route_exceptions", unreadable, lambda e: route_exception(e, topics)),
+    )
+    op.output("produce", op.map("encode", routed, encoder.encode), CheckedKafkaSink(brokers))
+    if redis_url:
+        op.output("read_model", published.updates, RedisReadModelSink(redis_url))
+    else:
+        logger.warning("REDIS_URL is not set: the Redis read model is not written")
+    return flow
+
+
+def build_from_env() -> Dataflow:
+    """The flow configured from the environment; a bad setting stops it with the setting's name."""
+    reference_file = os.environ.get("REFERENCE_DATA")
+    registry = os.environ.get("SCHEMA_REGISTRY_URL") or None
+    topics = Topics.from_env()
+    return build(
+        brokers=kafka_brokers_from_env(),
+        settings=AvailabilitySettings(
+            load_reference(Path(reference_file) if reference_file else None),
+            coalesce=timedelta(milliseconds=env_int("AVAILABILITY_COALESCE_MS", 250)),
+        ),
+        topics=topics,
+        encoder=RecordEncoder(registry),
+        decoder=CanonicalDecoder(topics, registry),
+        redis_url=os.environ.get("REDIS_URL") or None,
+        tail=env_bool("AVAILABILITY_TAIL", default=True),
+    )
+
+
+def __getattr__(name: str) -> Dataflow:
+    # `python -m bytewax.run dataflows.availability:flow` builds the flow on first access.
+    if name == "flow":
+        return build_from_env()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
