@@ -2,17 +2,22 @@
 
 The order's events are folded into facts that only grow (the lines ordered, whether it was
 placed, cancelled or voided, each fulfilment, refund and receipt by its document id). From the
-facts follows a target: units reserved and the on-hand change per (SKU, location). The order
-emits the difference between the target and what it emitted before. So an exact re-delivery,
-a re-sent status, or events in the wrong order never move stock twice, and a late status can
-never undo what a newer one did.
+facts follows a target: units reserved per (SKU, location), and the on-hand changes, each at the
+moment it happened physically. The order emits the difference between the target and what it
+emitted before. So an exact re-delivery, a re-sent status, or events in the wrong order never
+move stock twice, and a late status can never undo what a newer one did.
 
 - web: create reserves at the fulfilment location, cancel releases, a fulfilment consumes
   (on-hand and reservation both go down), a refund with restock returns what was shipped;
-- POS: a sale takes stock at once, a return puts it back, a void reverses its receipt (and a
-  void that arrives before its receipt keeps that receipt from ever moving stock);
+- POS: a sale takes stock at once, a return puts it back, a void makes its receipt as if it
+  never happened (also when the void arrives first);
 - marketplace: Pending reserves nothing, Unshipped reserves, Shipped consumes, Canceled
-  releases; the newest status by `LastUpdateDate` wins.
+  releases; the newest status by `LastUpdateDate` says what the order holds.
+
+Every on-hand change carries its physical time, because a cycle count settles all changes
+before it: a shipment at its fulfilment time, a restock when the goods could be back (the later
+of the refund and the last shipment), a receipt at its time. Taking a change back (a void)
+carries the time of the change it takes back.
 
 Conservative under doubt: a restock is applied only up to what the order is known to have
 shipped, so a refund that overtakes its fulfilment never advertises goods not yet back.
@@ -30,6 +35,9 @@ from operators.availability.stock_changes import StockDelta
 
 Spot = tuple[str, str]  # (sku, location)
 Quantities = dict[Spot, int]
+Document = tuple[Quantities, datetime]
+# An on-hand change: (spot, what caused it, the document) -> (units, when it happened).
+Effects = dict[tuple[Spot, str, str], tuple[int, datetime]]
 
 _E = OrderEventType
 
@@ -47,97 +55,123 @@ def quantities(event: OrderEvent) -> Quantities:
 class OrderStock:
     """The stock facts of one order and the stock changes it has emitted."""
 
-    channel: Channel | None = None
-    order_id: str = ""
     ordered: Quantities = field(default_factory=dict)
     ordered_as_of: datetime | None = None
     placed: bool = False
     cancelled: bool = False
     voided: bool = False
-    marketplace_shipped: bool = False
-    shipments: dict[str, Quantities] = field(default_factory=dict)
-    restocks: dict[str, Quantities] = field(default_factory=dict)
-    sold: Quantities = field(default_factory=dict)
-    returned: Quantities = field(default_factory=dict)
-    # What was emitted so far: (reserved, on-hand change) per spot.
-    emitted: dict[Spot, tuple[int, int]] = field(default_factory=dict)
+    marketplace_shipped_at: datetime | None = None
+    shipments: dict[str, Document] = field(default_factory=dict)
+    restocks: dict[str, Document] = field(default_factory=dict)
+    receipt: tuple[str, Document] | None = None  # ("sale" or "return", the receipt)
+    emitted_reserved: Quantities = field(default_factory=dict)
+    emitted_effects: Effects = field(default_factory=dict)
 
     def apply(self, event: OrderEvent) -> list[StockDelta]:
         """Fold the event into the facts; return the stock changes that follow."""
-        self.channel = event.channel
-        self.order_id = event.order_id
         self._learn(event)
         return self._changes(event)
 
     def _learn(self, event: OrderEvent) -> None:
-        kind = event.event_type
+        kind, when = event.event_type, event.event_time
         if kind in (_E.PENDING, _E.PLACED, _E.CANCELLED) or (
             kind is _E.SHIPPED and event.channel is Channel.MARKETPLACE
         ):
             # A status snapshot: the newest one says what the order holds.
-            if self.ordered_as_of is None or event.event_time >= self.ordered_as_of:
+            if self.ordered_as_of is None or when >= self.ordered_as_of:
                 self.ordered = quantities(event)
-                self.ordered_as_of = event.event_time
+                self.ordered_as_of = when
             self.placed |= kind in (_E.PLACED, _E.SHIPPED)
             self.cancelled |= kind is _E.CANCELLED
-            self.marketplace_shipped |= kind is _E.SHIPPED
+            if kind is _E.SHIPPED and self.marketplace_shipped_at is None:
+                self.marketplace_shipped_at = when
         elif kind is _E.SHIPPED:
-            self.shipments[event.document_id] = quantities(event)
+            self.shipments[event.document_id] = (quantities(event), when)
         elif kind is _E.REFUNDED:
             if event.restock:
-                self.restocks[event.document_id] = quantities(event)
+                self.restocks[event.document_id] = (quantities(event), when)
         elif kind is _E.STORE_SALE:
-            self.sold = quantities(event)
+            self.receipt = ("sale", (quantities(event), when))
         elif kind is _E.STORE_RETURN:
-            self.returned = quantities(event)
+            self.receipt = ("return", (quantities(event), when))
         elif kind is _E.STORE_VOID:
             self.voided = True
 
-    def shipped(self) -> Quantities:
-        if self.marketplace_shipped:
-            return dict(self.ordered)
-        return _summed(self.shipments.values())
+    def _shipments(self) -> dict[str, Document]:
+        if self.marketplace_shipped_at is not None:
+            return {"marketplace": (self.ordered, self.marketplace_shipped_at)}
+        return self.shipments
 
-    def target(self) -> dict[Spot, tuple[int, int]]:
-        """Units reserved and the on-hand change per spot that the facts call for."""
-        shipped = self.shipped()
-        restocked = _summed(self.restocks.values())
-        spots = set(self.ordered) | set(shipped) | set(restocked) | set(self.sold)
-        spots |= set(self.returned) | set(self.emitted)
-        holding = self.placed and not self.cancelled
-        targets = {}
-        for spot in spots:
-            out = shipped.get(spot, 0)
-            reserved = max(0, self.ordered.get(spot, 0) - out) if holding else 0
-            on_hand = min(restocked.get(spot, 0), out) - out
-            if not self.voided:
-                on_hand += self.returned.get(spot, 0) - self.sold.get(spot, 0)
-            targets[spot] = (reserved, on_hand)
-        return targets
+    def target_reserved(self) -> Quantities:
+        """Units the order holds per spot: what it ordered and was not shipped yet."""
+        if not self.placed or self.cancelled:
+            return {}
+        shipped = _summed(units for units, _ in self._shipments().values())
+        return {
+            spot: units - shipped.get(spot, 0)
+            for spot, units in self.ordered.items()
+            if units > shipped.get(spot, 0)
+        }
+
+    def target_effects(self) -> Effects:
+        """The on-hand changes the facts call for, each at its physical time."""
+        effects: Effects = {}
+        shipments = self._shipments()
+        for document, (units, when) in shipments.items():
+            for spot, count in units.items():
+                effects[(spot, "ship", document)] = (-count, when)
+        last_shipment = max((when for _, when in shipments.values()), default=None)
+        returnable = _summed(units for units, _ in shipments.values())
+        for document, (units, when) in sorted(self.restocks.items(), key=lambda d: (d[1][1], d[0])):
+            for spot, count in units.items():
+                back = min(count, returnable.get(spot, 0))
+                if back > 0 and last_shipment is not None:
+                    returnable[spot] -= back
+                    effects[(spot, "restock", document)] = (back, max(when, last_shipment))
+        if self.receipt is not None and not self.voided:
+            kind, (units, when) = self.receipt
+            sign = -1 if kind == "sale" else 1
+            for spot, count in units.items():
+                effects[(spot, kind, "receipt")] = (sign * count, when)
+        return effects
 
     def _changes(self, event: OrderEvent) -> list[StockDelta]:
-        changes = []
-        for spot, (reserved, on_hand) in sorted(self.target().items()):
-            was_reserved, was_on_hand = self.emitted.get(spot, (0, 0))
-            if (reserved, on_hand) == (was_reserved, was_on_hand):
-                continue
-            self.emitted[spot] = (reserved, on_hand)
-            # New claims on offered stock: more reserved, or goods sold off the shelf unreserved.
-            claimed = max(0, reserved - was_reserved)
-            if event.event_type is _E.STORE_SALE:
-                claimed += max(0, was_on_hand - on_hand)
+        changes: list[StockDelta] = []
+
+        def change(spot: Spot, on_hand: int, reserved: int, when: datetime, claimed: int) -> None:
             changes.append(
                 StockDelta(
-                    sku=spot[0],
-                    location=spot[1],
-                    on_hand=on_hand - was_on_hand,
-                    reserved=reserved - was_reserved,
-                    event_time=event.event_time,
-                    channel=event.channel,
-                    order_id=event.order_id,
-                    claimed=claimed,
+                    spot[0],
+                    spot[1],
+                    on_hand,
+                    reserved,
+                    when,
+                    event.channel,
+                    event.order_id,
+                    claimed,
                 )
             )
+
+        reserved = self.target_reserved()
+        for spot in sorted(set(reserved) | set(self.emitted_reserved)):
+            now, was = reserved.get(spot, 0), self.emitted_reserved.get(spot, 0)
+            if now != was:
+                change(spot, 0, now - was, event.event_time, claimed=max(0, now - was))
+        self.emitted_reserved = reserved
+
+        effects = self.target_effects()
+        for cause in sorted(set(effects) | set(self.emitted_effects)):
+            now_effect, was_effect = effects.get(cause), self.emitted_effects.get(cause)
+            if now_effect == was_effect:
+                continue
+            spot, kind, _ = cause
+            if was_effect is not None:
+                # Taken back at the time it happened, so a count settles it the same way.
+                change(spot, -was_effect[0], 0, was_effect[1], claimed=0)
+            if now_effect is not None:
+                sold = -now_effect[0] if kind == "sale" else 0
+                change(spot, now_effect[0], 0, now_effect[1], claimed=sold)
+        self.emitted_effects = effects
         return changes
 
 
