@@ -11,7 +11,8 @@ and oversells to `integration.anomalies`. An unreadable canonical record goes to
 Settings: `KAFKA_BOOTSTRAP_SERVERS`; `REDIS_URL` (optional); `REFERENCE_DATA`;
 `SCHEMA_REGISTRY_URL` (optional); `AVAILABILITY_COALESCE_MS` (default 250: changes of one
 channel's number for a SKU within this window go out as one update; 0 sends every change);
-`AVAILABILITY_TAIL` (default true); `TOPIC_<NAME>` to rename topics.
+`AVAILABILITY_TAIL` (default true); `READ_MODEL_PREFIX` (Redis key prefix, default `omni:`);
+`TOPIC_<NAME>` to rename topics.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from omnichannel.topics import Topics
 from operators.availability.sku_stock import AvailabilitySettings
 from operators.availability.steps import availability
 from operators.routing import route_anomaly, route_availability, route_exception
-from state.read_model import RedisReadModelSink
+from state.read_model import DEFAULT_PREFIX, RedisReadModelSink
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ def build(
     decoder: CanonicalDecoder,
     redis_url: str | None,
     tail: bool = True,
+    prefix: str = DEFAULT_PREFIX,
 ) -> Dataflow:
     """The availability flow on `brokers`."""
     flow = Dataflow("availability")
@@ -76,7 +78,7 @@ def build(
     )
     op.output("produce", op.map("encode", routed, encoder.encode), CheckedKafkaSink(brokers))
     if redis_url:
-        op.output("read_model", published.updates, RedisReadModelSink(redis_url))
+        op.output("read_model", published.updates, RedisReadModelSink(redis_url, prefix=prefix))
     else:
         logger.warning("REDIS_URL is not set: the Redis read model is not written")
     return flow
@@ -98,6 +100,7 @@ def build_from_env() -> Dataflow:
         decoder=CanonicalDecoder(topics, registry),
         redis_url=os.environ.get("REDIS_URL") or None,
         tail=env_bool("AVAILABILITY_TAIL", default=True),
+        prefix=os.environ.get("READ_MODEL_PREFIX") or DEFAULT_PREFIX,
     )
 
 

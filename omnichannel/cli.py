@@ -1,34 +1,110 @@
 """`omni`: the project's command line.
 
-`omni stack up|down|status` runs the local Kafka broker and Redis server.
+omni stack up|down|status          the local Kafka broker and Redis server
+omni topics create                 create every topic of the project
+omni reference check [FILE]        check a reference data file
+omni contracts write|check|release the Avro contracts and their evolution gate
+omni generate --out DIR            generate a synthetic trading day
+omni exceptions replay             send repaired exception records back to their topics
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
 
 from omnichannel import localstack
+from omnichannel.contracts.cli import add_contracts_parser, run_contracts
+from omnichannel.contracts.common import Channel
+from omnichannel.contracts.exception_record import ExceptionReason
+from omnichannel.exception_replay import replay
+from omnichannel.kafka_admin import ensure_topics
+from omnichannel.kafka_settings import kafka_brokers_from_env
+from omnichannel.reference import DEFAULT_REFERENCE_FILE, load_reference
+from omnichannel.replay_run import replay as replay_files
+from omnichannel.scenario.cli import add_generate_parser, run_generate
 from omnichannel.settings import SettingError
+from omnichannel.topics import Topics
+from operators.normalize import Normalizer
+from state.read_model_cli import add_availability_parser, run_availability
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="omni", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="omni", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     stack = commands.add_parser("stack", help="the local Kafka broker and Redis server")
     stack.add_argument("action", choices=["up", "down", "status"])
 
+    topics = commands.add_parser("topics", help="create every topic of the project")
+    topics.add_argument("action", choices=["create"])
+    topics.add_argument("--partitions", type=int, default=3, help="partitions per topic")
+    topics.add_argument("--replication-factor", type=int, default=1)
+
+    reference = commands.add_parser("reference", help="check a reference data file")
+    reference.add_argument("action", choices=["check"])
+    reference.add_argument("file", nargs="?", type=Path, help="default: the bundled file")
+
+    exceptions = commands.add_parser(
+        "exceptions", help="replay exception records to their source topics"
+    )
+    exceptions.add_argument("action", choices=["replay"])
+    exceptions.add_argument("--config", type=Path, help="the (fixed) reference data file")
+    exceptions.add_argument(
+        "--reason",
+        action="append",
+        choices=[reason.value for reason in ExceptionReason],
+        help="replay only these reasons (repeatable)",
+    )
+    exceptions.add_argument(
+        "--all", action="store_true", help="replay even records the reference data still refuses"
+    )
+
+    replay = commands.add_parser("replay", help="run the flows over JSON Lines files, no Kafka")
+    replay.add_argument("--input-dir", type=Path, required=True, help="<topic>.jsonl files")
+    replay.add_argument("--output-dir", type=Path, required=True, help="<topic>.avro files")
+    replay.add_argument("--config", type=Path, help="reference data file (default: bundled)")
+    replay.add_argument("--workers", type=int, default=1, help="Bytewax workers in this process")
+    replay.add_argument(
+        "--coalesce-ms", type=int, default=0, help="availability coalescing window (default 0)"
+    )
+
+    add_contracts_parser(commands)
+    add_generate_parser(commands)
+    add_availability_parser(commands)
+
     args = parser.parse_args(argv)
     try:
-        if args.command == "stack":
-            return _stack(args.action)
+        return _run(args)
     except (localstack.StackError, SettingError) as exc:
         print(f"omni {args.command}: {exc}", file=sys.stderr)
         return 1
-    parser.error(f"unknown command {args.command}")
-    return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "stack":
+        return _stack(args.action)
+    if args.command == "topics":
+        return _create_topics(args.partitions, args.replication_factor)
+    if args.command == "reference":
+        return _check_reference(args.file)
+    if args.command == "exceptions":
+        return _replay_exceptions(args.config, args.reason, args.all)
+    if args.command == "contracts":
+        return run_contracts(args)
+    if args.command == "generate":
+        return run_generate(args)
+    if args.command == "replay":
+        return _replay(args.input_dir, args.output_dir, args.config, args.workers, args.coalesce_ms)
+    if args.command == "availability":
+        return run_availability(args)
+    raise AssertionError(f"argparse let an unknown command through: {args.command}")
 
 
 def _stack(action: str) -> int:
@@ -49,6 +125,65 @@ def _stack(action: str) -> int:
     for service, address in (("kafka", layout.kafka_bootstrap), ("redis", layout.redis_url)):
         pid = localstack.running(layout, service)
         print(f"{service:6} {'running, pid ' + str(pid) if pid else 'not running':20} {address}")
+    return 0
+
+
+def _create_topics(partitions: int, replication_factor: int) -> int:
+    topics = Topics.from_env()
+    names = [
+        *topics.inputs,
+        topics.canonical_orders,
+        topics.canonical_movements,
+        topics.canonical_settlements,
+        topics.exceptions,
+        topics.anomalies,
+        topics.postings,
+        *(topics.availability(channel) for channel in Channel),
+    ]
+    created = ensure_topics(kafka_brokers_from_env(), names, partitions, replication_factor)
+    print(f"created {len(created)} topics, {len(names) - len(created)} existed already")
+    for name in created:
+        print(f"  {name}")
+    return 0
+
+
+def _check_reference(file: Path | None) -> int:
+    data = load_reference(file)
+    print(
+        f"{file or DEFAULT_REFERENCE_FILE}: ok: {len(data.all_skus)} SKUs, "
+        f"{len(data.locations)} locations, {len(data.tax_codes)} tax codes, "
+        f"{len(data.currencies)} currencies"
+    )
+    return 0
+
+
+def _replay(
+    input_dir: Path, output_dir: Path, config: Path | None, workers: int, coalesce_ms: int
+) -> int:
+    reference = load_reference(config)
+    seconds = replay_files(
+        input_dir, output_dir, reference, workers, timedelta(milliseconds=coalesce_ms)
+    )
+    written = sorted(output_dir.glob("*.avro"))
+    print(f"replayed {input_dir} in {seconds:.2f}s; wrote {len(written)} files to {output_dir}")
+    return 0
+
+
+def _replay_exceptions(config: Path | None, reasons: list[str] | None, everything: bool) -> int:
+    topics = Topics.from_env()
+    normalizer = None if everything else Normalizer.for_topics(load_reference(config), topics)
+    report = replay(
+        kafka_brokers_from_env(),
+        topics.exceptions,
+        normalizer,
+        frozenset(ExceptionReason(r) for r in reasons) if reasons else None,
+        os.environ.get("SCHEMA_REGISTRY_URL") or None,
+    )
+    print(f"read {report.read} exception records")
+    for reason, count in sorted(report.replayed.items()):
+        print(f"  replayed {count:6} {reason}")
+    for reason, count in sorted(report.kept.items()):
+        print(f"  kept     {count:6} {reason} (still refused, or not chosen)")
     return 0
 
 

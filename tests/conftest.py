@@ -54,7 +54,10 @@ class TopicFactory:
     created: list[str] = field(default_factory=list)
 
     def __call__(self, name: str = "topic", partitions: int = 1) -> str:
-        topic = f"{self.prefix}.{name}.{uuid.uuid4().hex[:8]}"
+        return self.adopt(f"{self.prefix}.{name}.{uuid.uuid4().hex[:8]}", partitions)
+
+    def adopt(self, topic: str, partitions: int = 1) -> str:
+        """Create a topic under a name the test chose; it is deleted afterwards all the same."""
         futures = self.admin.create_topics(
             [NewTopic(topic, num_partitions=partitions, replication_factor=1)],
             operation_timeout=30,

@@ -83,8 +83,9 @@ class OrderStock:
                 self.ordered_as_of = when
             self.placed |= kind in (_E.PLACED, _E.SHIPPED)
             self.cancelled |= kind is _E.CANCELLED
-            if kind is _E.SHIPPED and self.marketplace_shipped_at is None:
-                self.marketplace_shipped_at = when
+            if kind is _E.SHIPPED:
+                shipped_at = self.marketplace_shipped_at
+                self.marketplace_shipped_at = when if shipped_at is None else min(shipped_at, when)
         elif kind is _E.SHIPPED:
             self.shipments[event.document_id] = (quantities(event), when)
         elif kind is _E.REFUNDED:

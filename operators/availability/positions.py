@@ -1,7 +1,8 @@
 """A SKU's position at one location: on-hand, reserved, and what a cycle count settles.
 
-A COUNT is the on-hand as of its timestamp: on-hand changes with an earlier event time are
-already inside it and are ignored when they arrive late; later ones apply on top. To apply a
+A COUNT is the on-hand at the start of its timestamp: on-hand changes with an earlier event
+time are already inside it and are ignored when they arrive late; changes at or after it apply
+on top (a count is taken before anything else happens in its second). To apply a
 COUNT that itself arrives late, the position keeps the on-hand changes since its last count,
 each with its event time, for `count_horizon` of event time.
 """
@@ -29,7 +30,7 @@ class Position:
         self.reserved += reserved
         if on_hand == 0:
             return
-        if self.counted_at is not None and event_time <= self.counted_at:
+        if self.counted_at is not None and event_time < self.counted_at:
             # The count already saw this change on the shelf.
             return
         self.on_hand += on_hand
@@ -42,7 +43,7 @@ class Position:
         """Set on-hand from a count as of `event_time`; False when a newer count is known."""
         if self.counted_at is not None and event_time <= self.counted_at:
             return False
-        later = [change for change in self.changes if change[0] > event_time]
+        later = [change for change in self.changes if change[0] >= event_time]
         self.on_hand = counted + sum(units for _, units in later)
         self.changes = later
         self.counted_at = event_time

@@ -65,3 +65,10 @@ def test_snapshot_round_trip() -> None:
     position.apply(10, 2, minutes(1), HORIZON)
     position.count(8, minutes(0))
     assert Position.restore(position.snapshot()) == position
+
+
+def test_a_change_in_the_counts_own_second_comes_after_it() -> None:
+    position = Position()
+    position.count(40, minutes(10))
+    position.apply(-1, 0, minutes(10), HORIZON)
+    assert position.on_hand == 39
