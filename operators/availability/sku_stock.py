@@ -66,7 +66,7 @@ class SkuStock:
         outputs: list[Published] = []
         position = self.positions.setdefault(change.location, Position())
         if isinstance(change, StockDelta):
-            if change.claimed and change.channel is not None:
+            if change.claimed:
                 outputs.extend(self._oversell(change, settings, now))
             position.apply(
                 change.on_hand, change.reserved, change.event_time, settings.count_horizon
@@ -146,13 +146,19 @@ class SkuStock:
     def _oversell(
         self, change: StockDelta, settings: AvailabilitySettings, now: datetime
     ) -> list[Anomaly]:
-        assert change.channel is not None
+        """An order that claims more than the location has free: on-hand not yet promised.
+
+        Selling into safety stock or beyond the channel's share is allowed to happen (the
+        channel may act on an older number); promising goods that are not on the shelf is not.
+        """
+        position = self.positions[change.location]
+        free = max(0, position.on_hand - max(0, position.reserved))
+        if change.claimed <= free or change.channel is None:
+            return []
         policy = settings.reference.channels[change.channel]
         key: ChannelKey = (change.channel, change.location if policy.per_location else None)
         offered = self.available(key, settings)
-        if change.claimed <= offered:
-            return []
-        shortfall = change.claimed - offered
+        shortfall = change.claimed - free
         return [
             Anomaly(
                 anomaly_id=f"oversell:{change.channel}:{change.order_id}:{self.sku}:{change.location}",
@@ -164,13 +170,16 @@ class SkuStock:
                 quantity=shortfall,
                 message=(
                     f"order {change.order_id} claimed {change.claimed} of {self.sku} at "
-                    f"{change.location} where {change.channel} offered {offered}"
+                    f"{change.location}, which had {free} free ({change.channel} offered {offered})"
                 ),
                 details={
                     "order_id": change.order_id or "",
                     "sku": self.sku,
                     "location": change.location,
                     "claimed": str(change.claimed),
+                    "free": str(free),
+                    "on_hand": str(position.on_hand),
+                    "reserved": str(position.reserved),
                     "offered": str(offered),
                 },
                 correlation_id=f"{change.channel}:{change.order_id}",

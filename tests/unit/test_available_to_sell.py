@@ -113,13 +113,19 @@ def test_a_change_undone_within_the_window_sends_nothing() -> None:
     assert stock.flush(rule, T + timedelta(seconds=1)) == []
 
 
-def test_an_order_claiming_more_than_offered_is_an_oversell() -> None:
+def test_an_order_claiming_more_than_the_location_has_free_is_an_oversell() -> None:
     stock = SkuStock()
-    stock.apply(receipt(10), settings(), T)  # marketplace offers (10 - 3) * 0.5 - 2 = 1
-    claim = StockDelta(SKU, "DC-EAST", 0, 3, T, Channel.MARKETPLACE, "113-1", claimed=3)
-    (anomaly,) = [o for o in stock.apply(claim, settings(), T) if isinstance(o, Anomaly)]
+    stock.apply(receipt(10), settings(), T)
+    held = StockDelta(SKU, "DC-EAST", 0, 8, T, Channel.WEB, "1001", claimed=8)
+    within = StockDelta(SKU, "DC-EAST", 0, 2, T, Channel.MARKETPLACE, "113-0", claimed=2)
+    beyond = StockDelta(SKU, "DC-EAST", 0, 3, T, Channel.MARKETPLACE, "113-1", claimed=3)
+    # Selling into safety stock or beyond the channel's share is not yet an oversell.
+    assert [o for o in stock.apply(held, settings(), T) if isinstance(o, Anomaly)] == []
+    assert [o for o in stock.apply(within, settings(), T) if isinstance(o, Anomaly)] == []
+    (anomaly,) = [o for o in stock.apply(beyond, settings(), T) if isinstance(o, Anomaly)]
     assert anomaly.anomaly_type == "oversell"
-    assert anomaly.quantity == 2
+    assert anomaly.quantity == 3
+    assert anomaly.details["free"] == "0"
     assert anomaly.anomaly_id == "oversell:marketplace:113-1:SKU-1001:DC-EAST"
 
 

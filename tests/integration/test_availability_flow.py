@@ -1,0 +1,89 @@
+"""A trading day through normalization and availability on the real broker and Redis.
+
+The final number per (channel, SKU[, store]) on the availability topics and in the Redis read
+model equals the reference computation; the read model holds the newest version of each key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omnichannel.codec import codec_for
+from omnichannel.contracts.anomaly import Anomaly
+from omnichannel.contracts.availability import AvailabilityUpdate
+from omnichannel.contracts.common import Channel
+from omnichannel.reference import load_reference
+from omnichannel.scenario.config import ScenarioSettings
+from omnichannel.scenario.generator import generate
+from omnichannel.scenario.writers import produce_to_kafka, write_jsonl
+from omnichannel.settings import Connections
+from omnichannel.topics import Topics
+from state.read_model import read_availability
+from tests.conftest import RedisNamespace, TopicFactory
+from tests.integration.kafka_topics import fresh_topics, read_topic, run_flow, topic_env
+from tests.oracle.availability import final_availability
+
+REFERENCE = load_reference()
+
+
+def test_day_on_kafka_and_redis_matches_the_oracle(
+    connections: Connections,
+    kafka_bootstrap: str,
+    new_topic: TopicFactory,
+    redis_namespace: RedisNamespace,
+    tmp_path: Path,
+) -> None:
+    scenario = generate(ScenarioSettings(seed=7, events=3_000, skus=100), REFERENCE)
+    write_jsonl(scenario, tmp_path)
+    topics = fresh_topics(new_topic)
+    produce_to_kafka(
+        scenario, kafka_bootstrap, dict(zip(Topics().inputs, topics.inputs, strict=True))
+    )
+    settings = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, **topic_env(topics)}
+    run_flow("dataflows.normalization", {**settings, "NORMALIZE_TAIL": "false"})
+    run_flow(
+        "dataflows.availability",
+        {
+            **settings,
+            "AVAILABILITY_TAIL": "false",
+            "AVAILABILITY_COALESCE_MS": "50",
+            "REDIS_URL": connections.redis_url,
+            "READ_MODEL_PREFIX": redis_namespace.prefix,
+        },
+    )
+
+    codec = codec_for(AvailabilityUpdate, None)
+    newest: dict[tuple[str, str, str | None], AvailabilityUpdate] = {}
+    for channel in Channel:
+        for record in read_topic(kafka_bootstrap, topics.availability(channel)):
+            update = codec.decode_model(record.value)
+            key = (update.channel.value, update.sku, update.location)
+            assert (
+                record.key
+                == (
+                    update.sku if update.location is None else f"{update.sku}:{update.location}"
+                ).encode()
+            )
+            if key not in newest or update.version > newest[key].version:
+                newest[key] = update
+    expected = final_availability(tmp_path, REFERENCE)
+    on_topics = {key: u.available_to_sell for key, u in newest.items() if u.available_to_sell}
+    assert on_topics == expected
+
+    in_redis = {}
+    for (channel, sku, location), update in newest.items():
+        stored = read_availability(
+            redis_namespace.client, redis_namespace.prefix, channel, sku, location
+        )
+        assert stored is not None, (channel, sku, location)
+        assert stored["version"] == update.version
+        in_redis[(channel, sku, location)] = stored["available"]
+    assert {key: n for key, n in in_redis.items() if n} == expected
+
+    anomalies = [
+        codec_for(Anomaly, None).decode_model(r.value)
+        for r in read_topic(kafka_bootstrap, topics.anomalies)
+    ]
+    assert anomalies, "a peak day oversells somewhere"
+    assert {a.anomaly_type.value for a in anomalies} == {"oversell"}
+    assert all(a.quantity and a.quantity > 0 for a in anomalies)
