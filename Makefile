@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv up down status test test-unit test-integration lint format demo lock clean
+.PHONY: help venv up down status test test-unit test-integration lint format demo demo-live lock clean
 
 help: ## list the targets and what each is for
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -48,9 +48,12 @@ format: $(STAMP) ## format the code and apply ruff's safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-demo: ## replay a generated trading day without Kafka (arrives with the availability issue)
-	@echo "make demo is not built yet: it arrives with the availability issue (#4)." >&2
-	@exit 2
+demo: $(STAMP) ## generate a Black Friday, replay it through the flows without Kafka, report (out/demo)
+	$(BIN)/omni demo --out out/demo
+
+demo-live: $(STAMP) ## the same day through the flows on the local Kafka and Redis (starts them)
+	$(BIN)/omni stack up
+	bash scripts/demo-live.sh
 
 lock: $(STAMP) ## re-pin every installed package into requirements.lock
 	$(BIN)/pip freeze --exclude-editable > requirements.lock

@@ -21,14 +21,16 @@ from omnichannel import localstack
 from omnichannel.contracts.cli import add_contracts_parser, run_contracts
 from omnichannel.contracts.common import Channel
 from omnichannel.contracts.exception_record import ExceptionReason
+from omnichannel.demo import run_demo
 from omnichannel.exception_replay import replay
-from omnichannel.kafka_admin import ensure_topics
+from omnichannel.kafka_admin import delete_topics, ensure_topics
 from omnichannel.kafka_settings import kafka_brokers_from_env
 from omnichannel.reference import DEFAULT_REFERENCE_FILE, load_reference
 from omnichannel.replay_run import replay as replay_files
 from omnichannel.scenario.cli import add_generate_parser, run_generate
 from omnichannel.settings import SettingError
 from omnichannel.topics import Topics
+from omnichannel.watch import watch
 from operators.normalize import Normalizer
 from state.read_model_cli import add_availability_parser, run_availability
 
@@ -46,6 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     topics.add_argument("action", choices=["create"])
     topics.add_argument("--partitions", type=int, default=3, help="partitions per topic")
     topics.add_argument("--replication-factor", type=int, default=1)
+    topics.add_argument(
+        "--recreate", action="store_true", help="delete the topics first (loses their data)"
+    )
+
+    watch_ = commands.add_parser("watch", help="print a topic's records decoded, as JSON lines")
+    watch_.add_argument("topic")
+    watch_.add_argument("--from-beginning", action="store_true")
 
     reference = commands.add_parser("reference", help="check a reference data file")
     reference.add_argument("action", choices=["check"])
@@ -75,6 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--coalesce-ms", type=int, default=0, help="availability coalescing window (default 0)"
     )
 
+    demo = commands.add_parser("demo", help="generate a trading day, replay it, report on it")
+    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="where to write it all")
+    demo.add_argument("--events", type=int, default=20_000, help="input events of the day")
+    demo.add_argument("--seed", type=int, default=20261127)
+    demo.add_argument("--config", type=Path, help="reference data file (default: bundled)")
+
     add_contracts_parser(commands)
     add_generate_parser(commands)
     add_availability_parser(commands)
@@ -91,7 +106,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "stack":
         return _stack(args.action)
     if args.command == "topics":
-        return _create_topics(args.partitions, args.replication_factor)
+        return _create_topics(args.partitions, args.replication_factor, args.recreate)
+    if args.command == "watch":
+        registry = os.environ.get("SCHEMA_REGISTRY_URL") or None
+        brokers = kafka_brokers_from_env()
+        for line in watch(brokers, args.topic, args.from_beginning, registry):
+            print(line, flush=True)
+        return 0
     if args.command == "reference":
         return _check_reference(args.file)
     if args.command == "exceptions":
@@ -100,6 +121,9 @@ def _run(args: argparse.Namespace) -> int:
         return run_contracts(args)
     if args.command == "generate":
         return run_generate(args)
+    if args.command == "demo":
+        run_demo(args.out, args.events, args.seed, args.config)
+        return 0
     if args.command == "replay":
         return _replay(args.input_dir, args.output_dir, args.config, args.workers, args.coalesce_ms)
     if args.command == "availability":
@@ -128,7 +152,7 @@ def _stack(action: str) -> int:
     return 0
 
 
-def _create_topics(partitions: int, replication_factor: int) -> int:
+def _create_topics(partitions: int, replication_factor: int, recreate: bool) -> int:
     topics = Topics.from_env()
     names = [
         *topics.inputs,
@@ -140,7 +164,10 @@ def _create_topics(partitions: int, replication_factor: int) -> int:
         topics.postings,
         *(topics.availability(channel) for channel in Channel),
     ]
-    created = ensure_topics(kafka_brokers_from_env(), names, partitions, replication_factor)
+    brokers = kafka_brokers_from_env()
+    if recreate:
+        print(f"deleted {len(delete_topics(brokers, names))} topics")
+    created = ensure_topics(brokers, names, partitions, replication_factor)
     print(f"created {len(created)} topics, {len(names) - len(created)} existed already")
     for name in created:
         print(f"  {name}")

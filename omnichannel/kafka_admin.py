@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException
@@ -35,3 +36,20 @@ def ensure_topics(
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
     return created
+
+
+def delete_topics(brokers: list[str], names: Iterable[str]) -> list[str]:
+    """Delete those of the topics that exist; return the names deleted."""
+    admin = AdminClient({"bootstrap.servers": ",".join(brokers)})
+    existing = set(admin.list_topics(timeout=30).topics)
+    doomed = [name for name in dict.fromkeys(names) if name in existing]
+    if doomed:
+        for future in admin.delete_topics(doomed, operation_timeout=30).values():
+            future.result(timeout=60)
+        # Deletion completes in the background; creating the same name must wait for it.
+        deadline = time.monotonic() + 60
+        while set(doomed) & set(admin.list_topics(timeout=30).topics):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics still listed 60s after deletion: {doomed}")
+            time.sleep(0.2)
+    return doomed
