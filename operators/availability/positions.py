@@ -2,9 +2,12 @@
 
 A COUNT is the on-hand at the start of its timestamp: on-hand changes with an earlier event
 time are already inside it and are ignored when they arrive late; changes at or after it apply
-on top (a count is taken before anything else happens in its second). To apply a
-COUNT that itself arrives late, the position keeps the on-hand changes since its last count,
-each with its event time, for `count_horizon` of event time.
+on top (a count is taken before anything else happens in its second). To apply a COUNT that
+itself arrives late, the position keeps the on-hand changes since its last count, each with
+its event time, for `count_horizon` of event time behind the newest change. The horizon must
+cover how far the flow's inputs can drift apart (orders and stock arrive on separate topics,
+and a backfill can run one far ahead of the other). A count older than that cannot be rebuilt
+exactly and is ignored: the stock keeps its running figure.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ class Position:
     on_hand: int = 0
     reserved: int = 0
     counted_at: datetime | None = None
+    # Changes from this time on are all in `changes`; None while nothing was forgotten.
+    complete_from: datetime | None = None
     # (event time, on-hand change) since the last count, oldest first.
     changes: list[tuple[datetime, int]] = field(default_factory=list)
 
@@ -43,6 +48,8 @@ class Position:
         """Set on-hand from a count as of `event_time`; False when a newer count is known."""
         if self.counted_at is not None and event_time <= self.counted_at:
             return False
+        if self.complete_from is not None and event_time < self.complete_from:
+            return False
         later = [change for change in self.changes if change[0] >= event_time]
         self.on_hand = counted + sum(units for _, units in later)
         self.changes = later
@@ -55,13 +62,5 @@ class Position:
             drop += 1
         if drop:
             del self.changes[:drop]
-
-    def snapshot(self) -> tuple[int, int, datetime | None, tuple[tuple[datetime, int], ...]]:
-        return (self.on_hand, self.reserved, self.counted_at, tuple(self.changes))
-
-    @classmethod
-    def restore(
-        cls, state: tuple[int, int, datetime | None, tuple[tuple[datetime, int], ...]]
-    ) -> Position:
-        on_hand, reserved, counted_at, changes = state
-        return cls(on_hand, reserved, counted_at, list(changes))
+            if self.complete_from is None or cutoff > self.complete_from:
+                self.complete_from = cutoff

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from operators.availability.positions import Position
 
 T = datetime(2026, 11, 27, 8, tzinfo=UTC)
-HORIZON = timedelta(days=2)
+HORIZON = timedelta(hours=1)
 
 
 def minutes(n: int) -> datetime:
@@ -60,11 +60,16 @@ def test_counts_do_not_touch_reservations() -> None:
     assert (position.on_hand, position.reserved) == (10, 4)
 
 
-def test_snapshot_round_trip() -> None:
+def test_a_count_older_than_the_horizon_is_ignored() -> None:
     position = Position()
-    position.apply(10, 2, minutes(1), HORIZON)
-    position.count(8, minutes(0))
-    assert Position.restore(position.snapshot()) == position
+    position.apply(100, 0, minutes(0), HORIZON)
+    position.apply(-5, 0, minutes(200), HORIZON)  # forgets the receipt: it is 3h20 older
+    position.apply(-1, 0, minutes(30), HORIZON)  # a late change does not widen what is kept
+    assert position.count(60, minutes(10)) is False
+    assert position.on_hand == 94
+    assert position.count(60, minutes(130)) is False
+    assert position.count(60, minutes(190)) is True
+    assert position.on_hand == 55
 
 
 def test_a_change_in_the_counts_own_second_comes_after_it() -> None:
