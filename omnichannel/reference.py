@@ -11,7 +11,6 @@ from __future__ import annotations
 import tomllib
 from decimal import Decimal
 from enum import StrEnum
-from functools import cached_property
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -105,12 +104,8 @@ class ReferenceData(_Strict):
     accounts: ChartOfAccounts
     limits: Limits = Limits()
 
-    @cached_property
-    def _explicit_skus(self) -> frozenset[str]:
-        return self.catalog.skus | frozenset(self.catalog.eans.values())
-
     def is_known_sku(self, sku: str) -> bool:
-        if sku in self._explicit_skus:
+        if sku in self.catalog.skus:
             return True
         prefix = self.catalog.sku_prefix
         number = sku[len(prefix) :]
@@ -142,7 +137,7 @@ class ReferenceData(_Strict):
             self.catalog.generated_sku(n)
             for n in range(self.catalog.first, self.catalog.first + self.catalog.count)
         )
-        return sorted(set(generated) | self._explicit_skus)
+        return sorted(set(generated) | self.catalog.skus)
 
     def currency_exponent(self, currency: str) -> int | None:
         return self.currencies.get(currency)
@@ -197,6 +192,6 @@ def _cross_check(data: ReferenceData) -> list[str]:
         if not 0 <= exponent <= 4:
             problems.append(f"currencies.{code}: exponent must be 0 to 4, got {exponent}")
     for ean, sku in data.catalog.eans.items():
-        if sku not in data.catalog.skus and not data.is_known_sku(sku):
+        if not data.is_known_sku(sku):
             problems.append(f"catalog.eans.{ean}: {sku} is not in the catalog")
     return problems
