@@ -6,13 +6,15 @@ it. Every piece of text from the data is escaped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
 from omnichannel.contracts.common import Channel
+from omnichannel.report import tables
 from omnichannel.report.summary import SOURCE_NAMES, DemoSummary, SkuTimeline, headline
 from omnichannel.report.svg import ChartLine, step_chart
+from omnichannel.report.tables import ReportTable
 
 # Colour-blind-safe (Okabe-Ito), the same channel in the same colour on every chart.
 CHANNEL_COLOURS = {
@@ -54,17 +56,17 @@ def render_html(summary: DemoSummary) -> str:
         f"<p>{escape(headline(summary))}.</p>",
         "<h2>Events</h2>",
         '<div class="tables">',
-        _events_in(summary),
-        _events_out(summary),
+        _table(tables.events_in(summary)),
+        _table(tables.events_out(summary)),
         "</div>",
         "<h2>Availability</h2>",
-        _availability(summary),
+        _table(tables.availability(summary)),
         '<p class="note">Sold out: published available-to-sell is 0 at the end of the day '
         "after having been above 0. POS counts each SKU at each store.</p>",
         "<h2>Anomalies and exceptions</h2>",
         '<div class="tables">',
-        _counts("Anomalies by kind", "Kind", summary.anomalies_by_type),
-        _counts("Exceptions by reason", "Reason", summary.exceptions_by_reason),
+        _table(tables.anomalies(summary)),
+        _table(tables.exceptions(summary)),
         "</div>",
         "<h2>Busiest SKUs</h2>",
         '<p class="note">The SKUs with the most availability updates published, all channels '
@@ -89,64 +91,12 @@ def render_html(summary: DemoSummary) -> str:
     )
 
 
-def _events_in(summary: DemoSummary) -> str:
-    rows = [
-        [SOURCE_NAMES.get(source, source), f"{count:,}"]
-        for source, count in summary.events_by_source.items()
-    ]
-    rows.append(["Total", f"{summary.total_input_events:,}"])
-    return _table("Events in", ["From", "Events"], rows, total=True)
-
-
-def _events_out(summary: DemoSummary) -> str:
-    if not summary.expected_out:
-        rows = [[topic, f"{count:,}"] for topic, count in summary.events_out.items()]
-        return _table("Events out", ["Topic", "Events"], rows)
-    rows = [
-        [topic, f"{count:,}", f"{summary.expected_out.get(topic, 0):,}"]
-        for topic, count in summary.events_out.items()
-    ]
-    return _table("Events out", ["Topic", "Events", "Expected"], rows)
-
-
-def _availability(summary: DemoSummary) -> str:
-    rows = [
-        [
-            SOURCE_NAMES[channel.value],
-            f"{summary.updates_published[channel]:,}",
-            f"{summary.sold_out[channel]:,}",
-            f"{summary.oversells[channel].caught:,}",
-            f"{summary.oversells[channel].units_short:,}",
-        ]
-        for channel in Channel
-    ]
-    rows.append(
-        [
-            "Total",
-            f"{sum(summary.updates_published.values()):,}",
-            f"{sum(summary.sold_out.values()):,}",
-            f"{summary.oversells_caught:,}",
-            f"{summary.units_short:,}",
-        ]
-    )
-    headers = ["Channel", "Updates published", "Sold out", "Oversells caught", "Units short"]
-    return _table("Availability per channel", headers, rows, total=True)
-
-
-def _counts(caption: str, kind: str, counts: dict[str, int]) -> str:
-    rows = [[name.replace("_", " "), f"{count:,}"] for name, count in counts.items()]
-    return _table(caption, [kind, "Count"], rows or [["none", "0"]])
-
-
-def _table(
-    caption: str, headers: Sequence[str], rows: Iterable[Sequence[str]], total: bool = False
-) -> str:
-    """A table whose first column is text and the others numbers; `total` marks the last row."""
-    body = list(rows)
-    lines = [f"<table><caption>{escape(caption)}</caption>", _row("th", headers)]
-    lines.extend(_row("td", row) for row in body[:-1])
-    if body:
-        lines.append(_row("td", body[-1], ' class="total"' if total else ""))
+def _table(source: ReportTable) -> str:
+    """The table in HTML; its total row, if any, is marked."""
+    lines = [f"<table><caption>{escape(source.title)}</caption>", _row("th", source.headers)]
+    lines.extend(_row("td", row) for row in source.rows)
+    if source.total is not None:
+        lines.append(_row("td", source.total, ' class="total"'))
     lines.append("</table>")
     return "\n".join(lines)
 
