@@ -1,0 +1,72 @@
+"""Duplicate detection for one order's events: exact re-deliveries and re-submissions.
+
+An exact re-delivery has the same event id (same webhook id, topic and `updated_at`; the same
+POS receipt; the same marketplace order, status and `LastUpdateDate`). A re-submission is the
+same step of the order (same event type and document) under a new event identity: with the
+same content it is a duplicate order, with different content a conflicting re-submission.
+
+The memory is bounded: event ids older than `horizon` of event time behind the order's newest
+event are forgotten, and at most `max_events` are kept, the oldest going first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+
+from omnichannel.contracts.order_event import OrderEvent
+
+DEFAULT_HORIZON = timedelta(days=7)
+DEFAULT_MAX_EVENTS = 256
+# What may differ between two deliveries of the same content.
+_IDENTITY_FIELDS = {"event_id", "event_time", "source", "channel_status", "order_placed_at"}
+
+
+class Verdict(Enum):
+    NEW = "new"
+    DUPLICATE_EVENT = "duplicate_event"
+    DUPLICATE_ORDER = "duplicate_order"
+    CONFLICTING_RESUBMISSION = "conflicting_resubmission"
+
+
+def content_hash(event: OrderEvent) -> str:
+    """A digest of what the event says, leaving out when and as what it was delivered."""
+    content = event.model_dump(mode="json", exclude=_IDENTITY_FIELDS)
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class EventMemory:
+    """The event ids and step contents one order has seen."""
+
+    seen: dict[str, datetime] = field(default_factory=dict)
+    steps: dict[tuple[str, str], str] = field(default_factory=dict)  # (type, document) -> hash
+
+    def classify(
+        self,
+        event: OrderEvent,
+        horizon: timedelta = DEFAULT_HORIZON,
+        max_events: int = DEFAULT_MAX_EVENTS,
+    ) -> Verdict:
+        """Remember the event and say whether it is new or a kind of duplicate."""
+        if event.event_id in self.seen:
+            return Verdict.DUPLICATE_EVENT
+        self.seen[event.event_id] = event.event_time
+        self._forget(event.event_time - horizon, max_events)
+        step = (event.event_type.value, event.document_id)
+        digest = content_hash(event)
+        known = self.steps.get(step)
+        if known is None:
+            self.steps[step] = digest
+            return Verdict.NEW
+        return Verdict.DUPLICATE_ORDER if known == digest else Verdict.CONFLICTING_RESUBMISSION
+
+    def _forget(self, cutoff: datetime, max_events: int) -> None:
+        stale = [event_id for event_id, when in self.seen.items() if when < cutoff]
+        for event_id in stale:
+            del self.seen[event_id]
+        while len(self.seen) > max_events:
+            del self.seen[min(self.seen, key=self.seen.__getitem__)]
