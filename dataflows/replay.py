@@ -1,4 +1,4 @@
-"""Replay without Kafka: the normalization and availability flows over files, in one dataflow.
+"""Replay without Kafka: the normalization, availability and finance flows over files, in one.
 
     omni replay --input-dir IN --output-dir OUT [--config FILE] [--workers N]
 
@@ -25,6 +25,7 @@ from bytewax.dataflow import Dataflow
 from omnichannel.contracts.common import Channel
 from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.order_event import OrderEvent
+from omnichannel.contracts.settlement import Settlement
 from omnichannel.file_sink import AvroFilesSink
 from omnichannel.file_source import TimeOrderedJsonLinesSource
 from omnichannel.reference import ReferenceData, load_reference
@@ -32,8 +33,16 @@ from omnichannel.settings import env_int, env_str
 from omnichannel.topics import Topics
 from operators.availability.sku_stock import AvailabilitySettings
 from operators.availability.steps import availability
+from operators.finance.ledger import FinanceSettings
+from operators.finance.steps import finance
 from operators.normalize import Normalizer
-from operators.routing import route_anomaly, route_availability, route_normalized
+from operators.routing import (
+    route_anomaly,
+    route_availability,
+    route_exception,
+    route_normalized,
+    route_posting,
+)
 
 
 def output_topics(topics: Topics) -> list[str]:
@@ -44,6 +53,7 @@ def output_topics(topics: Topics) -> list[str]:
         topics.canonical_settlements,
         topics.exceptions,
         topics.anomalies,
+        topics.postings,
         *(topics.availability(channel) for channel in Channel),
     ]
 
@@ -67,15 +77,23 @@ def build(
     movements = op.filter_map(
         "movements", normalized, lambda r: r if isinstance(r, InventoryMovement) else None
     )
+    settlements = op.filter_map(
+        "settlements", normalized, lambda r: r if isinstance(r, Settlement) else None
+    )
     # Availability, as the Kafka flow runs it.
     published = availability(
         "availability", orders, movements, AvailabilitySettings(reference, coalesce=coalesce)
     )
+    # Finance, as the Kafka flow runs it.
+    books = finance("finance", orders, settlements, FinanceSettings(reference))
     routed = op.merge(
         "all_outputs",
         op.map("route_normalized", normalized, lambda r: route_normalized(r, topics)),
         op.map("route_updates", published.updates, lambda u: route_availability(u, topics)),
         op.map("route_anomalies", published.anomalies, lambda a: route_anomaly(a, topics)),
+        op.map("route_postings", books.entries, lambda e: route_posting(e, topics)),
+        op.map("route_finance_anomalies", books.anomalies, lambda a: route_anomaly(a, topics)),
+        op.map("route_finance_exceptions", books.exceptions, lambda e: route_exception(e, topics)),
     )
     by_topic = op.map("key_by_topic", routed, lambda r: (r.topic, r))
     op.output("write_files", by_topic, AvroFilesSink(output_dir, output_topics(topics)))

@@ -9,6 +9,7 @@ from omnichannel.contracts.availability import AvailabilityUpdate
 from omnichannel.contracts.common import Contract
 from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.inventory import InventoryMovement
+from omnichannel.contracts.journal import JournalEntry
 from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.settlement import Settlement
 from omnichannel.topics import Topics
@@ -50,3 +51,8 @@ def route_anomaly(anomaly: Anomaly, topics: Topics) -> Routed:
 
 def route_exception(record: ExceptionRecord, topics: Topics) -> Routed:
     return Routed(topics.exceptions, record.exception_id, record)
+
+
+def route_posting(entry: JournalEntry, topics: Topics) -> Routed:
+    """To the ERP, keyed by idempotency key: a re-sent entry lands where its first copy did."""
+    return Routed(topics.postings, entry.idempotency_key, entry)

@@ -1,0 +1,99 @@
+"""Finance: canonical orders and settlements in; balanced ERP postings out.
+
+    python -m bytewax.run dataflows.finance:flow
+
+Reads `canonical.orders` and `canonical.settlements`, checks each order's events for
+duplicates, follows its lifecycle (holding events that came before their predecessor for a
+grace period of event time), and publishes balanced `JournalEntry` records to `erp.postings`
+keyed by idempotency key; duplicates and ordering problems to `integration.anomalies`; events
+finance cannot post to `integration.exceptions`.
+
+Settings: `KAFKA_BOOTSTRAP_SERVERS`; `REFERENCE_DATA`; `SCHEMA_REGISTRY_URL` (optional);
+`FINANCE_GRACE_S` (default 3600: how long, in event time, an event waits for its
+predecessor); `FINANCE_DEDUPE_HORIZON_H` (default 168: how far back, in event time, re-deliveries
+are recognised); `FINANCE_TAIL` (default true); `TOPIC_<NAME>` to rename topics.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import bytewax.operators as op
+from bytewax.connectors.kafka import operators as kop
+from bytewax.dataflow import Dataflow
+
+from omnichannel.contracts.exception_record import ExceptionRecord
+from omnichannel.contracts.order_event import OrderEvent
+from omnichannel.contracts.settlement import Settlement
+from omnichannel.decoding import CanonicalDecoder
+from omnichannel.encoding import RecordEncoder
+from omnichannel.kafka_io import CheckedKafkaSink, log_consumer_error, raw_record
+from omnichannel.kafka_settings import kafka_brokers_from_env
+from omnichannel.reference import load_reference
+from omnichannel.settings import env_bool, env_int
+from omnichannel.topics import Topics
+from operators.finance.ledger import FinanceSettings
+from operators.finance.steps import finance
+from operators.routing import route_anomaly, route_exception, route_posting
+
+
+def build(
+    brokers: list[str],
+    settings: FinanceSettings,
+    topics: Topics,
+    encoder: RecordEncoder,
+    decoder: CanonicalDecoder,
+    tail: bool = True,
+) -> Dataflow:
+    """The finance flow on `brokers`."""
+    flow = Dataflow("finance")
+    inputs = [topics.canonical_orders, topics.canonical_settlements]
+    consumed = kop.input("consume", flow, brokers=brokers, topics=inputs, tail=tail)
+    op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
+    raw = op.map("as_raw_record", consumed.oks, raw_record)
+    decoded = op.map("decode", raw, lambda record: decoder.decode(record, "finance"))
+    orders = op.filter_map("orders", decoded, lambda r: r if isinstance(r, OrderEvent) else None)
+    settlements = op.filter_map(
+        "settlements", decoded, lambda r: r if isinstance(r, Settlement) else None
+    )
+    unreadable = op.filter_map(
+        "unreadable", decoded, lambda r: r if isinstance(r, ExceptionRecord) else None
+    )
+    books = finance("finance", orders, settlements, settings)
+    routed = op.merge(
+        "all_outputs",
+        op.map("route_postings", books.entries, lambda e: route_posting(e, topics)),
+        op.map("route_anomalies", books.anomalies, lambda a: route_anomaly(a, topics)),
+        op.map("route_exceptions", books.exceptions, lambda e: route_exception(e, topics)),
+        op.map("route_unreadable", unreadable, lambda e: route_exception(e, topics)),
+    )
+    op.output("produce", op.map("encode", routed, encoder.encode), CheckedKafkaSink(brokers))
+    return flow
+
+
+def build_from_env() -> Dataflow:
+    """The flow configured from the environment; a bad setting stops it with the setting's name."""
+    reference_file = os.environ.get("REFERENCE_DATA")
+    registry = os.environ.get("SCHEMA_REGISTRY_URL") or None
+    topics = Topics.from_env()
+    return build(
+        brokers=kafka_brokers_from_env(),
+        settings=FinanceSettings(
+            load_reference(Path(reference_file) if reference_file else None),
+            grace=timedelta(seconds=env_int("FINANCE_GRACE_S", 3600)),
+            dedupe_horizon=timedelta(hours=env_int("FINANCE_DEDUPE_HORIZON_H", 168)),
+        ),
+        topics=topics,
+        encoder=RecordEncoder(registry),
+        decoder=CanonicalDecoder(topics, registry),
+        tail=env_bool("FINANCE_TAIL", default=True),
+    )
+
+
+def __getattr__(name: str) -> Dataflow:
+    # `python -m bytewax.run dataflows.finance:flow` builds the flow on first access.
+    if name == "flow":
+        return build_from_env()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,75 @@
+"""The finance step as Bytewax stateful logic, keyed by order, with an event-time watermark.
+
+A waiting event's grace is measured in event time. An order's own state only sees its own
+events, so the step reads a watermark shared by the workers of the process: the newest event
+time the flow has read. While events wait, the logic wakes every second (wall clock) to check
+it; at the end of a bounded input every waiting event is let go.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from bytewax.operators import StatefulLogic
+
+from omnichannel.contracts.order_event import OrderEvent
+from operators.finance.ledger import FinanceOutput, FinanceSettings, OrderLedger
+
+CHECK_EVERY = timedelta(seconds=1)
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+class Watermark:
+    """The newest event time read so far, shared by the workers of one process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: datetime | None = None
+
+    def observe(self, event: OrderEvent) -> OrderEvent:
+        with self._lock:
+            if self._value is None or event.event_time > self._value:
+                self._value = event.event_time
+        return event
+
+    @property
+    def value(self) -> datetime | None:
+        return self._value
+
+
+class OrderLedgerLogic(StatefulLogic[OrderEvent, FinanceOutput, bytes]):
+    """Posts one order's events; snapshots are the ledger pickled (cheaper than a deep copy)."""
+
+    def __init__(
+        self, snapshot: bytes | None, settings: FinanceSettings, watermark: Watermark
+    ) -> None:
+        self.ledger: OrderLedger = pickle.loads(snapshot) if snapshot else OrderLedger()
+        self._settings = settings
+        self._watermark = watermark
+
+    def on_item(self, value: OrderEvent) -> tuple[Iterable[FinanceOutput], bool]:
+        now = datetime.now(UTC)
+        outputs = self.ledger.apply(value, self._settings, now)
+        return outputs + self._expire(now), StatefulLogic.RETAIN
+
+    def on_notify(self) -> tuple[Iterable[FinanceOutput], bool]:
+        return self._expire(datetime.now(UTC)), StatefulLogic.RETAIN
+
+    def on_eof(self) -> tuple[Iterable[FinanceOutput], bool]:
+        now = datetime.now(UTC)
+        return self.ledger.expire(END_OF_TIME, self._settings, now), StatefulLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        return datetime.now(UTC) + CHECK_EVERY if self.ledger.waiting else None
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self.ledger, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _expire(self, now: datetime) -> list[FinanceOutput]:
+        watermark = self._watermark.value
+        if watermark is None or not self.ledger.waiting:
+            return []
+        return self.ledger.expire(watermark, self._settings, now)

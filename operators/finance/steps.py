@@ -1,0 +1,58 @@
+"""The finance steps as one composite operator, shared by the Kafka and the replay flows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bytewax.operators as op
+from bytewax.dataflow import Stream, operator
+
+from omnichannel.contracts.anomaly import Anomaly
+from omnichannel.contracts.exception_record import ExceptionRecord
+from omnichannel.contracts.journal import JournalEntry
+from omnichannel.contracts.order_event import OrderEvent
+from omnichannel.contracts.settlement import Settlement
+from operators.finance.ledger import FinanceSettings
+from operators.finance.logic import OrderLedgerLogic, Watermark
+from operators.finance.postings import settlement_entry
+
+
+@dataclass(frozen=True)
+class FinanceOut:
+    """What the finance steps publish."""
+
+    entries: Stream[JournalEntry]
+    anomalies: Stream[Anomaly]
+    exceptions: Stream[ExceptionRecord]
+
+
+@operator
+def finance(
+    step_id: str,
+    orders: Stream[OrderEvent],
+    settlements: Stream[Settlement],
+    settings: FinanceSettings,
+) -> FinanceOut:
+    """Balanced journal entries, duplicates and ordering anomalies from orders and settlements."""
+    watermark = Watermark()
+    timed = op.map("observe_event_time", orders, watermark.observe)
+    # One order's events, in their order of arrival, through its ledger.
+    by_order = op.key_on("key_by_order", timed, lambda event: event.correlation_id)
+    posted = op.stateful(
+        "order_ledger", by_order, lambda state: OrderLedgerLogic(state, settings, watermark)
+    )
+    results = op.map("drop_order_key", posted, lambda keyed: keyed[1])
+    # A settlement is posted as it comes: its rows were checked to sum to the deposit.
+    paid_out = op.map(
+        "settlement_entry", settlements, lambda s: settlement_entry(s, settings.reference)
+    )
+    entries = op.merge(
+        "all_entries",
+        op.filter_map("entries", results, lambda r: r if isinstance(r, JournalEntry) else None),
+        paid_out,
+    )
+    anomalies = op.filter_map("anomalies", results, lambda r: r if isinstance(r, Anomaly) else None)
+    refused = op.filter_map(
+        "exceptions", results, lambda r: r if isinstance(r, ExceptionRecord) else None
+    )
+    return FinanceOut(entries, anomalies, refused)
