@@ -15,7 +15,10 @@ reorder buffer until the predecessor comes or the grace period of event time pas
 
 A buffered event applied once its predecessor came is reported as an `out_of_order` anomaly
 (resolution `reordered`); one still waiting after the grace leaves as an `out_of_order`
-anomaly and, where finance cannot proceed, as an exception record.
+anomaly and, where finance cannot proceed, as an exception record. Besides the grace in event
+time, an event waits at least `min_wait` of wall time: the flow takes events in batches grouped
+by order, so the newest event time seen can run ahead of the events still to come by up to a
+batch.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from operators.finance.postings import (
 _E = OrderEventType
 FinanceOutput = JournalEntry | Anomaly | ExceptionRecord
 DEFAULT_GRACE = timedelta(hours=1)
+DEFAULT_MIN_WAIT = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class FinanceSettings:
     reference: ReferenceData
     grace: timedelta = DEFAULT_GRACE
     dedupe_horizon: timedelta = DEFAULT_HORIZON
+    min_wait: timedelta = DEFAULT_MIN_WAIT
 
 
 @dataclass(slots=True)
@@ -82,6 +87,7 @@ class OrderLedger:
     cancelled: bool = False
     posted: dict[str, JournalEntry] = field(default_factory=dict)  # by idempotency key
     waiting: list[OrderEvent] = field(default_factory=list)
+    waiting_since: list[datetime] = field(default_factory=list)  # wall clock, per waiting event
 
     def apply(
         self, event: OrderEvent, settings: FinanceSettings, now: datetime
@@ -108,8 +114,15 @@ class OrderLedger:
         self, watermark: datetime, settings: FinanceSettings, now: datetime
     ) -> list[FinanceOutput]:
         """Let go of waiting events older than the grace behind `watermark` (event time)."""
-        due = [e for e in self.waiting if e.event_time + settings.grace <= watermark]
-        self.waiting = [e for e in self.waiting if e not in due]
+        due, kept, since = [], [], []
+        for event, buffered in zip(self.waiting, self.waiting_since, strict=True):
+            late = event.event_time + settings.grace <= watermark
+            if late and buffered + settings.min_wait <= now:
+                due.append(event)
+            else:
+                kept.append(event)
+                since.append(buffered)
+        self.waiting, self.waiting_since = kept, since
         outputs: list[FinanceOutput] = []
         for event in due:
             outputs.append(_anomaly(AnomalyType.OUT_OF_ORDER, event, now, "expired", waited=True))
@@ -133,6 +146,7 @@ class OrderLedger:
             progress = False
             for event in list(self.waiting):
                 if self._ready(event):
+                    del self.waiting_since[self.waiting.index(event)]
                     self.waiting.remove(event)
                     outputs.extend(self._advance(event, settings, now, waited=True))
                     progress = True
@@ -153,6 +167,7 @@ class OrderLedger:
     ) -> list[FinanceOutput]:
         if not self._ready(event):
             self.waiting.append(event)
+            self.waiting_since.append(now)
             return []
         outputs: list[FinanceOutput] = []
         if waited:

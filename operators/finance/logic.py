@@ -1,9 +1,10 @@
 """The finance step as Bytewax stateful logic, keyed by order, with an event-time watermark.
 
 A waiting event's grace is measured in event time. An order's own state only sees its own
-events, so the step reads a watermark shared by the workers of the process: the newest event
-time the flow has read. While events wait, the logic wakes every second (wall clock) to check
-it; at the end of a bounded input every waiting event is let go.
+events, so the step shares a watermark between the orders of the process: the newest event
+time any of them has taken (a floor of wall time covers the batches: see the ledger). While
+events wait, the logic wakes every second (wall clock) to check it; at the end of a bounded
+input every waiting event is let go.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class OrderLedgerLogic(StatefulLogic[OrderEvent, FinanceOutput, bytes]):
 
     def on_item(self, value: OrderEvent) -> tuple[Iterable[FinanceOutput], bool]:
         now = datetime.now(UTC)
+        self._watermark.observe(value)
         outputs = self.ledger.apply(value, self._settings, now)
         return outputs + self._expire(now), StatefulLogic.RETAIN
 
@@ -59,8 +61,8 @@ class OrderLedgerLogic(StatefulLogic[OrderEvent, FinanceOutput, bytes]):
         return self._expire(datetime.now(UTC)), StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[FinanceOutput], bool]:
-        now = datetime.now(UTC)
-        return self.ledger.expire(END_OF_TIME, self._settings, now), StatefulLogic.RETAIN
+        # The input has ended: nothing more can come for what waits.
+        return self.ledger.expire(END_OF_TIME, self._settings, END_OF_TIME), StatefulLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
         return datetime.now(UTC) + CHECK_EVERY if self.ledger.waiting else None

@@ -35,9 +35,8 @@ def finance(
 ) -> FinanceOut:
     """Balanced journal entries, duplicates and ordering anomalies from orders and settlements."""
     watermark = Watermark()
-    timed = op.map("observe_event_time", orders, watermark.observe)
     # One order's events, in their order of arrival, through its ledger.
-    by_order = op.key_on("key_by_order", timed, lambda event: event.correlation_id)
+    by_order = op.key_on("key_by_order", orders, lambda event: event.correlation_id)
     posted = op.stateful(
         "order_ledger", by_order, lambda state: OrderLedgerLogic(state, settings, watermark)
     )

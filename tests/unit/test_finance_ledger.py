@@ -123,8 +123,11 @@ def test_after_the_grace_a_waiting_event_leaves_as_anomaly_and_exception() -> No
     ledger = OrderLedger()
     assert ledger.apply(web_fulfillment(minute=30), SETTINGS, NOW) == []
     later = datetime(2026, 11, 27, 9, 29, tzinfo=UTC)
-    assert ledger.expire(later, SETTINGS, NOW) == []
-    expired = ledger.expire(later + timedelta(minutes=2), SETTINGS, NOW)
+    waited = NOW + SETTINGS.min_wait
+    assert ledger.expire(later, SETTINGS, waited) == []
+    # Past the grace in event time, but not yet the floor of wall time: it still waits.
+    assert ledger.expire(later + timedelta(minutes=2), SETTINGS, NOW) == []
+    expired = ledger.expire(later + timedelta(minutes=2), SETTINGS, waited)
     assert kinds(expired) == ["out_of_order:expired", "exception:out_of_order"]
     assert ledger.waiting == []
 
