@@ -36,7 +36,7 @@ from omnichannel.settings import env_bool, env_int
 from omnichannel.topics import Topics
 from operators.finance.ledger import FinanceSettings
 from operators.finance.steps import finance
-from operators.routing import route_anomaly, route_exception, route_posting
+from operators.routing import route_anomaly, route_exception, route_posting, route_summary
 
 
 def build(
@@ -68,6 +68,7 @@ def build(
         op.map("route_anomalies", books.anomalies, lambda a: route_anomaly(a, topics)),
         op.map("route_exceptions", books.exceptions, lambda e: route_exception(e, topics)),
         op.map("route_unreadable", unreadable, lambda e: route_exception(e, topics)),
+        op.map("route_summaries", books.summaries, lambda s: route_summary(s, topics)),
     )
     op.output("produce", op.map("encode", routed, encoder.encode), CheckedKafkaSink(brokers))
     return flow

@@ -42,6 +42,7 @@ from operators.routing import (
     route_exception,
     route_normalized,
     route_posting,
+    route_summary,
 )
 
 
@@ -54,6 +55,7 @@ def output_topics(topics: Topics) -> list[str]:
         topics.exceptions,
         topics.anomalies,
         topics.postings,
+        topics.reconciliation,
         *(topics.availability(channel) for channel in Channel),
     ]
 
@@ -94,6 +96,7 @@ def build(
         op.map("route_postings", books.entries, lambda e: route_posting(e, topics)),
         op.map("route_finance_anomalies", books.anomalies, lambda a: route_anomaly(a, topics)),
         op.map("route_finance_exceptions", books.exceptions, lambda e: route_exception(e, topics)),
+        op.map("route_summaries", books.summaries, lambda s: route_summary(s, topics)),
     )
     by_topic = op.map("key_by_topic", routed, lambda r: (r.topic, r))
     op.output("write_files", by_topic, AvroFilesSink(output_dir, output_topics(topics)))

@@ -162,6 +162,7 @@ def _create_topics(partitions: int, replication_factor: int, recreate: bool) -> 
         topics.exceptions,
         topics.anomalies,
         topics.postings,
+        topics.reconciliation,
         *(topics.availability(channel) for channel in Channel),
     ]
     brokers = kafka_brokers_from_env()

@@ -30,6 +30,7 @@ class Topics(BaseModel):
     exceptions: str = "integration.exceptions"
     anomalies: str = "integration.anomalies"
     postings: str = "erp.postings"
+    reconciliation: str = "finance.reconciliation"
     availability_prefix: str = "availability."
 
     @classmethod

@@ -11,6 +11,7 @@ from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.journal import JournalEntry
 from omnichannel.contracts.order_event import OrderEvent
+from omnichannel.contracts.reconciliation import ReconciliationSummary
 from omnichannel.contracts.settlement import Settlement
 from omnichannel.topics import Topics
 
@@ -56,3 +57,9 @@ def route_exception(record: ExceptionRecord, topics: Topics) -> Routed:
 def route_posting(entry: JournalEntry, topics: Topics) -> Routed:
     """To the ERP, keyed by idempotency key: a re-sent entry lands where its first copy did."""
     return Routed(topics.postings, entry.idempotency_key, entry)
+
+
+def route_summary(summary: ReconciliationSummary, topics: Topics) -> Routed:
+    """To finance, keyed by channel and hour: every revision of a window on one partition."""
+    key = f"{summary.channel}:{summary.currency}:{summary.window_start.isoformat()}"
+    return Routed(topics.reconciliation, key, summary)

@@ -9,6 +9,7 @@ from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.journal import JournalEntry
 from omnichannel.contracts.order_event import OrderEvent
+from omnichannel.contracts.reconciliation import ReconciliationSummary
 from omnichannel.contracts.settlement import Settlement
 
 CONTRACTS: dict[str, type[Contract]] = {
@@ -21,5 +22,6 @@ CONTRACTS: dict[str, type[Contract]] = {
         JournalEntry,
         Anomaly,
         ExceptionRecord,
+        ReconciliationSummary,
     )
 }

@@ -30,7 +30,7 @@ from decimal import Decimal
 from omnichannel.contracts.anomaly import Anomaly, AnomalyType
 from omnichannel.contracts.common import Channel
 from omnichannel.contracts.exception_record import ExceptionReason, ExceptionRecord
-from omnichannel.contracts.journal import JournalEntry
+from omnichannel.contracts.journal import JournalEntry, JournalEntryType
 from omnichannel.contracts.order_event import OrderEvent, OrderEventType
 from omnichannel.reference import Account, ReferenceData
 from operators.finance.dedupe import DEFAULT_HORIZON, EventMemory, Verdict
@@ -43,9 +43,12 @@ from operators.finance.postings import (
     prorate,
     reversal,
 )
+from operators.finance.reconciliation import Measure
 
 _E = OrderEventType
-FinanceOutput = JournalEntry | Anomaly | ExceptionRecord
+FinanceOutput = JournalEntry | Anomaly | ExceptionRecord | Measure
+NO_CURRENCY = "XXX"
+PARTIES = ("debtor", "creditor")
 DEFAULT_GRACE = timedelta(hours=1)
 DEFAULT_MIN_WAIT = timedelta(seconds=5)
 
@@ -85,6 +88,7 @@ class OrderLedger:
     discount: Decimal = ZERO
     extras_invoiced: bool = False
     cancelled: bool = False
+    placed_measured: bool = False
     posted: dict[str, JournalEntry] = field(default_factory=dict)  # by idempotency key
     waiting: list[OrderEvent] = field(default_factory=list)
     waiting_since: list[datetime] = field(default_factory=list)  # wall clock, per waiting event
@@ -107,7 +111,10 @@ class OrderLedger:
                     now,
                 )
             ]
-        outputs = self._advance(event, settings, now, waited=False)
+        outputs: list[FinanceOutput] = []
+        if event.event_type is _E.REFUNDED:
+            outputs.append(self._measure(event, "refunded", event.totals.grand_total))
+        outputs.extend(self._advance(event, settings, now, waited=False))
         return outputs + self._retry(settings, now)
 
     def expire(
@@ -127,6 +134,15 @@ class OrderLedger:
         for event in due:
             outputs.append(_anomaly(AnomalyType.OUT_OF_ORDER, event, now, "expired", waited=True))
             if event.event_type is not _E.STORE_VOID:
+                what = (
+                    "shipped, not invoiced"
+                    if event.event_type is _E.SHIPPED
+                    else "refunded, not credited"
+                )
+                outputs.append(
+                    _anomaly(AnomalyType.RECONCILIATION_GAP, event, now, what, waited=True)
+                )
+                outputs.append(self._measure(event, "gaps", count=1))
                 missing = "the order" if event.event_type is _E.SHIPPED else "an invoice"
                 outputs.append(
                     _exception(
@@ -179,6 +195,10 @@ class OrderLedger:
             stale = self.terms_as_of is not None and event.event_time < self.terms_as_of
             if stale and event.channel is Channel.MARKETPLACE:
                 outputs.append(_anomaly(AnomalyType.OUT_OF_ORDER, event, now, "stale_status"))
+            if kind is _E.PLACED and not self.placed_measured:
+                self.placed_measured = True
+                outputs.append(self._measure(event, "ordered", event.totals.grand_total))
+                outputs.append(self._measure(event, "orders", count=1))
             if not stale and not any(key.startswith("invoice:") for key in self.posted):
                 self._set_terms(event)
             self.cancelled |= kind is _E.CANCELLED
@@ -188,10 +208,13 @@ class OrderLedger:
             outputs.extend(self._invoice_shipment(event, ref))
         elif kind is _E.STORE_SALE:
             self._set_terms(event)
+            outputs.append(self._measure(event, "ordered", event.totals.grand_total))
+            outputs.append(self._measure(event, "orders", count=1))
             outputs.extend(self._invoice_all(event, ref, _clearing(event, ref)))
         elif kind is _E.REFUNDED:
             outputs.extend(self._credit_refund(event, ref))
         elif kind is _E.STORE_RETURN:
+            outputs.append(self._measure(event, "refunded", event.totals.grand_total))
             outputs.extend(
                 self._post(
                     credit_memo(
@@ -296,7 +319,28 @@ class OrderLedger:
         if entry.idempotency_key in self.posted:
             return []
         self.posted[entry.idempotency_key] = entry
-        return [entry]
+        # What the customer (or the till) owes or is owed: a void swaps the sides, not the role.
+        gross = sum(
+            (line.debit + line.credit for line in entry.lines if line.account_role in PARTIES),
+            ZERO,
+        )
+        if entry.entry_type is JournalEntryType.INVOICE:
+            values: tuple[str, ...] = ("shipped", "invoiced")
+            counted = "invoices"
+        else:
+            values, counted = ("credited",), "credit_memos"
+        when, channel, currency = entry.event_time, entry.channel, entry.currency
+        return [
+            entry,
+            *(Measure(channel, currency, when, what, gross) for what in values),
+            Measure(channel, currency, when, counted, count=1),
+        ]
+
+    def _measure(
+        self, event: OrderEvent, what: str, amount: Decimal = ZERO, count: int = 0
+    ) -> Measure:
+        currency = event.currency or self.currency or NO_CURRENCY
+        return Measure(event.channel, currency, event.event_time, what, amount, count)
 
 
 def _posting(event: OrderEvent, currency: str) -> Posting:

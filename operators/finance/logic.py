@@ -17,7 +17,9 @@ from datetime import UTC, datetime, timedelta
 from bytewax.operators import StatefulLogic
 
 from omnichannel.contracts.order_event import OrderEvent
+from omnichannel.contracts.reconciliation import ReconciliationSummary
 from operators.finance.ledger import FinanceOutput, FinanceSettings, OrderLedger
+from operators.finance.reconciliation import ChannelBooks, Measure
 
 CHECK_EVERY = timedelta(seconds=1)
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
@@ -75,3 +77,20 @@ class OrderLedgerLogic(StatefulLogic[OrderEvent, FinanceOutput, bytes]):
         if watermark is None or not self.ledger.waiting:
             return []
         return self.ledger.expire(watermark, self._settings, now)
+
+
+class ReconciliationLogic(StatefulLogic[Measure, ReconciliationSummary, bytes]):
+    """Keyed by (channel, currency): hourly windows of what was ordered, shipped and posted."""
+
+    def __init__(self, snapshot: bytes | None, grace: timedelta) -> None:
+        self.books: ChannelBooks = pickle.loads(snapshot) if snapshot else ChannelBooks()
+        self._grace = grace
+
+    def on_item(self, value: Measure) -> tuple[Iterable[ReconciliationSummary], bool]:
+        return self.books.add(value, self._grace, datetime.now(UTC)), StatefulLogic.RETAIN
+
+    def on_eof(self) -> tuple[Iterable[ReconciliationSummary], bool]:
+        return self.books.close(END_OF_TIME, datetime.now(UTC)), StatefulLogic.RETAIN
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self.books, protocol=pickle.HIGHEST_PROTOCOL)

@@ -11,10 +11,12 @@ from omnichannel.contracts.anomaly import Anomaly
 from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.journal import JournalEntry
 from omnichannel.contracts.order_event import OrderEvent
+from omnichannel.contracts.reconciliation import ReconciliationSummary
 from omnichannel.contracts.settlement import Settlement
 from operators.finance.ledger import FinanceSettings
-from operators.finance.logic import OrderLedgerLogic, Watermark
+from operators.finance.logic import OrderLedgerLogic, ReconciliationLogic, Watermark
 from operators.finance.postings import settlement_entry
+from operators.finance.reconciliation import Measure
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class FinanceOut:
     entries: Stream[JournalEntry]
     anomalies: Stream[Anomaly]
     exceptions: Stream[ExceptionRecord]
+    summaries: Stream[ReconciliationSummary]
 
 
 @operator
@@ -54,4 +57,11 @@ def finance(
     refused = op.filter_map(
         "exceptions", results, lambda r: r if isinstance(r, ExceptionRecord) else None
     )
-    return FinanceOut(entries, anomalies, refused)
+    # Hourly reconciliation per channel and currency, from what the ledgers measured.
+    measures = op.filter_map("measures", results, lambda r: r if isinstance(r, Measure) else None)
+    by_channel = op.key_on("key_by_channel", measures, lambda m: f"{m.channel}:{m.currency}")
+    windows = op.stateful(
+        "reconciliation", by_channel, lambda state: ReconciliationLogic(state, settings.grace)
+    )
+    summaries = op.map("drop_channel_key", windows, lambda keyed: keyed[1])
+    return FinanceOut(entries, anomalies, refused, summaries)

@@ -26,6 +26,7 @@ from omnichannel.contracts.order_event import (
     ShippingCharge,
     TaxAmount,
 )
+from omnichannel.contracts.reconciliation import ReconciliationSummary
 from omnichannel.contracts.settlement import Settlement, SettlementAmount, SettlementRow
 from tests.unit import channel_examples
 
@@ -201,6 +202,24 @@ UNKNOWN_EAN_EXCEPTION = ExceptionRecord(
     detected_at=datetime(2026, 11, 27, 9, 2, 45, 120553, tzinfo=UTC),
 )
 
+WEB_HOUR = ReconciliationSummary(
+    channel=Channel.WEB,
+    currency="USD",
+    window_start=datetime(2026, 11, 27, 8, tzinfo=UTC),
+    window_end=datetime(2026, 11, 27, 9, tzinfo=UTC),
+    ordered=Decimal("64.86"),
+    shipped=Decimal("64.86"),
+    invoiced=Decimal("64.86"),
+    refunded=Decimal("32.43"),
+    credited=Decimal("32.43"),
+    orders=1,
+    invoices=1,
+    credit_memos=1,
+    gaps=0,
+    revision=1,
+    published_at=KAFKA_TIME,
+)
+
 EXAMPLES: dict[str, Contract] = {
     type(example).__name__: example
     for example in (
@@ -211,5 +230,6 @@ EXAMPLES: dict[str, Contract] = {
         POS_SALE_INVOICE,
         MARKETPLACE_OVERSELL,
         UNKNOWN_EAN_EXCEPTION,
+        WEB_HOUR,
     )
 }

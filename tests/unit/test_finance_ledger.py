@@ -13,6 +13,7 @@ from omnichannel.contracts.settlement import Settlement
 from operators.adapters.raw import RawRecord
 from operators.finance.ledger import FinanceOutput, FinanceSettings, OrderLedger
 from operators.finance.postings import balanced, settlement_entry
+from operators.finance.reconciliation import Measure
 from tests.unit import channel_examples as ex
 from tests.unit.availability_events import (
     NORMALIZER,
@@ -48,6 +49,7 @@ def kinds(outputs: list[FinanceOutput]) -> list[str]:
         else f"exception:{o.reason.value}" if isinstance(o, ExceptionRecord)
         else o.idempotency_key
         for o in outputs
+        if not isinstance(o, Measure)
     ]  # fmt: skip
 
 
@@ -98,8 +100,8 @@ def test_redelivery_and_resubmission() -> None:
     assert kinds(resubmitted) == ["duplicate_order:re-submitted, same content"]
     moved = changed(ex.WEB_ORDER, "fulfillment_location", "DC-WEST")
     different = changed(moved, "updated_at", "2026-11-27T09:00:00Z")
-    (refused,) = run(web_order(), event("orders.web", different))
-    assert isinstance(refused, ExceptionRecord)
+    outputs = run(web_order(), event("orders.web", different))
+    (refused,) = [o for o in outputs if isinstance(o, ExceptionRecord)]
     assert refused.reason == "conflicting_resubmission"
 
 
@@ -128,7 +130,13 @@ def test_after_the_grace_a_waiting_event_leaves_as_anomaly_and_exception() -> No
     # Past the grace in event time, but not yet the floor of wall time: it still waits.
     assert ledger.expire(later + timedelta(minutes=2), SETTINGS, NOW) == []
     expired = ledger.expire(later + timedelta(minutes=2), SETTINGS, waited)
-    assert kinds(expired) == ["out_of_order:expired", "exception:out_of_order"]
+    assert kinds(expired) == [
+        "out_of_order:expired",
+        "reconciliation_gap:shipped, not invoiced",
+        "exception:out_of_order",
+    ]
+    gaps = [m for m in expired if isinstance(m, Measure)]
+    assert [(m.what, m.count, m.currency) for m in gaps] == [("gaps", 1, "XXX")]
     assert ledger.waiting == []
 
 
