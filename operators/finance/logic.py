@@ -44,7 +44,11 @@ class Watermark:
 
 
 class OrderLedgerLogic(StatefulLogic[OrderEvent, FinanceOutput, bytes]):
-    """Posts one order's events; snapshots are the ledger pickled (cheaper than a deep copy)."""
+    """Posts one order's events; snapshots are the ledger pickled (cheaper than a deep copy).
+
+    An order with nothing waiting is forgotten after `settings.dedupe_horizon` without events
+    (wall clock): a re-delivery later than that would be taken for a new event.
+    """
 
     def __init__(
         self, snapshot: bytes | None, settings: FinanceSettings, watermark: Watermark
@@ -52,22 +56,28 @@ class OrderLedgerLogic(StatefulLogic[OrderEvent, FinanceOutput, bytes]):
         self.ledger: OrderLedger = pickle.loads(snapshot) if snapshot else OrderLedger()
         self._settings = settings
         self._watermark = watermark
+        self._last_seen = datetime.now(UTC)
 
     def on_item(self, value: OrderEvent) -> tuple[Iterable[FinanceOutput], bool]:
-        now = datetime.now(UTC)
+        now = self._last_seen = datetime.now(UTC)
         self._watermark.observe(value)
         outputs = self.ledger.apply(value, self._settings, now)
         return outputs + self._expire(now), StatefulLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[FinanceOutput], bool]:
-        return self._expire(datetime.now(UTC)), StatefulLogic.RETAIN
+        now = datetime.now(UTC)
+        if not self.ledger.waiting and now >= self._last_seen + self._settings.dedupe_horizon:
+            return (), StatefulLogic.DISCARD
+        return self._expire(now), StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[FinanceOutput], bool]:
         # The input has ended: nothing more can come for what waits.
         return self.ledger.expire(END_OF_TIME, self._settings, END_OF_TIME), StatefulLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        return datetime.now(UTC) + CHECK_EVERY if self.ledger.waiting else None
+        if self.ledger.waiting:
+            return datetime.now(UTC) + CHECK_EVERY
+        return self._last_seen + self._settings.dedupe_horizon
 
     def snapshot(self) -> bytes:
         return pickle.dumps(self.ledger, protocol=pickle.HIGHEST_PROTOCOL)
