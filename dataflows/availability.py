@@ -23,7 +23,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 
 from omnichannel.contracts.exception_record import ExceptionRecord
@@ -31,7 +30,7 @@ from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.decoding import CanonicalDecoder
 from omnichannel.encoding import RecordEncoder
-from omnichannel.kafka_io import CheckedKafkaSink, log_consumer_error, raw_record
+from omnichannel.kafka_io import CheckedKafkaSink, consume_canonical
 from omnichannel.kafka_settings import kafka_brokers_from_env
 from omnichannel.reference import load_reference
 from omnichannel.settings import env_bool, env_int
@@ -39,6 +38,7 @@ from omnichannel.topics import Topics
 from operators.availability.sku_stock import AvailabilitySettings
 from operators.availability.steps import availability
 from operators.routing import route_anomaly, route_availability, route_exception
+from operators.streams import only
 from state.read_model import DEFAULT_PREFIX, RedisReadModelSink
 
 logger = logging.getLogger(__name__)
@@ -57,17 +57,10 @@ def build(
     """The availability flow on `brokers`."""
     flow = Dataflow("availability")
     inputs = [topics.canonical_orders, topics.canonical_movements]
-    consumed = kop.input("consume", flow, brokers=brokers, topics=inputs, tail=tail)
-    op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
-    raw = op.map("as_raw_record", consumed.oks, raw_record)
-    decoded = op.map("decode", raw, lambda record: decoder.decode(record, "availability"))
-    orders = op.filter_map("orders", decoded, lambda r: r if isinstance(r, OrderEvent) else None)
-    movements = op.filter_map(
-        "movements", decoded, lambda r: r if isinstance(r, InventoryMovement) else None
-    )
-    unreadable = op.filter_map(
-        "unreadable", decoded, lambda r: r if isinstance(r, ExceptionRecord) else None
-    )
+    decoded = consume_canonical(flow, brokers, inputs, decoder, tail)
+    orders = only("orders", decoded, OrderEvent)
+    movements = only("movements", decoded, InventoryMovement)
+    unreadable = only("unreadable", decoded, ExceptionRecord)
     # Orders become stock changes per order, then every change meets its SKU's positions.
     published = availability("availability", orders, movements, settings)
     routed = op.merge(

@@ -21,7 +21,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 
 from omnichannel.contracts.exception_record import ExceptionRecord
@@ -29,7 +28,7 @@ from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.settlement import Settlement
 from omnichannel.decoding import CanonicalDecoder
 from omnichannel.encoding import RecordEncoder
-from omnichannel.kafka_io import CheckedKafkaSink, log_consumer_error, raw_record
+from omnichannel.kafka_io import CheckedKafkaSink, consume_canonical
 from omnichannel.kafka_settings import kafka_brokers_from_env
 from omnichannel.reference import load_reference
 from omnichannel.settings import env_bool, env_int
@@ -37,6 +36,7 @@ from omnichannel.topics import Topics
 from operators.finance.ledger import FinanceSettings
 from operators.finance.steps import finance
 from operators.routing import route_anomaly, route_exception, route_posting, route_summary
+from operators.streams import only
 
 
 def build(
@@ -50,17 +50,10 @@ def build(
     """The finance flow on `brokers`."""
     flow = Dataflow("finance")
     inputs = [topics.canonical_orders, topics.canonical_settlements]
-    consumed = kop.input("consume", flow, brokers=brokers, topics=inputs, tail=tail)
-    op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
-    raw = op.map("as_raw_record", consumed.oks, raw_record)
-    decoded = op.map("decode", raw, lambda record: decoder.decode(record, "finance"))
-    orders = op.filter_map("orders", decoded, lambda r: r if isinstance(r, OrderEvent) else None)
-    settlements = op.filter_map(
-        "settlements", decoded, lambda r: r if isinstance(r, Settlement) else None
-    )
-    unreadable = op.filter_map(
-        "unreadable", decoded, lambda r: r if isinstance(r, ExceptionRecord) else None
-    )
+    decoded = consume_canonical(flow, brokers, inputs, decoder, tail)
+    orders = only("orders", decoded, OrderEvent)
+    settlements = only("settlements", decoded, Settlement)
+    unreadable = only("unreadable", decoded, ExceptionRecord)
     books = finance("finance", orders, settlements, settings)
     routed = op.merge(
         "all_outputs",

@@ -10,11 +10,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
+from bytewax.connectors.kafka import operators as kop
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import KafkaError as DeliveryError
 from confluent_kafka import Message, Producer
 
+from omnichannel.contracts.common import Contract
+from omnichannel.contracts.exception_record import ExceptionRecord
+from omnichannel.decoding import CanonicalDecoder
 from omnichannel.kafka_settings import producer_config
 from operators.adapters.raw import RawRecord
 
@@ -57,6 +63,20 @@ def raw_record(message: SourceMessage) -> RawRecord:
 def log_consumer_error(step_id: str, error: KafkaError[bytes | None, bytes | None]) -> None:
     """Consumer errors are the broker's (a lost connection): librdkafka retries them itself."""
     logger.warning("%s: Kafka consumer error: %s", step_id, error.err)
+
+
+def consume_canonical(
+    flow: Dataflow,
+    brokers: list[str],
+    topics: list[str],
+    decoder: CanonicalDecoder,
+    tail: bool,
+) -> Stream[Contract | ExceptionRecord]:
+    """Canonical topics read and decoded; an unreadable record becomes an exception record."""
+    consumed = kop.input("consume", flow, brokers=brokers, topics=topics, tail=tail)
+    op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
+    raw = op.map("as_raw_record", consumed.oks, raw_record)
+    return op.map("decode", raw, lambda record: decoder.decode(record, flow.flow_id))
 
 
 class _CheckedPartition(StatelessSinkPartition[OutboundRecord]):

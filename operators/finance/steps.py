@@ -17,6 +17,7 @@ from operators.finance.ledger import FinanceSettings
 from operators.finance.logic import OrderLedgerLogic, ReconciliationLogic, Watermark
 from operators.finance.postings import settlement_entry
 from operators.finance.reconciliation import Measure
+from operators.streams import only
 
 
 @dataclass(frozen=True)
@@ -50,15 +51,13 @@ def finance(
     )
     entries = op.merge(
         "all_entries",
-        op.filter_map("entries", results, lambda r: r if isinstance(r, JournalEntry) else None),
+        only("entries", results, JournalEntry),
         paid_out,
     )
-    anomalies = op.filter_map("anomalies", results, lambda r: r if isinstance(r, Anomaly) else None)
-    refused = op.filter_map(
-        "exceptions", results, lambda r: r if isinstance(r, ExceptionRecord) else None
-    )
+    anomalies = only("anomalies", results, Anomaly)
+    refused = only("exceptions", results, ExceptionRecord)
     # Hourly reconciliation per channel and currency, from what the ledgers measured.
-    measures = op.filter_map("measures", results, lambda r: r if isinstance(r, Measure) else None)
+    measures = only("measures", results, Measure)
     by_channel = op.key_on("key_by_channel", measures, lambda m: f"{m.channel}:{m.currency}")
     windows = op.stateful(
         "reconciliation", by_channel, lambda state: ReconciliationLogic(state, settings.grace)
