@@ -27,6 +27,7 @@ def print_summary(summary: DemoSummary, console: Console, report: Path | None = 
         _side_by_side(_table(tables.events_in(summary)), _table(tables.events_out(summary))),
         availability,
         _side_by_side(_table(tables.anomalies(summary)), _table(tables.exceptions(summary))),
+        _table(tables.postings(summary)),
     ]
     for block in blocks:
         console.line()

@@ -68,6 +68,8 @@ def render_html(summary: DemoSummary) -> str:
         _table(tables.anomalies(summary)),
         _table(tables.exceptions(summary)),
         "</div>",
+        "<h2>Postings to the ERP</h2>",
+        _table(tables.postings(summary)),
         "<h2>Busiest SKUs</h2>",
         '<p class="note">The SKUs with the most availability updates published, all channels '
         "and stores together. POS is the sum over its stores.</p>",

@@ -81,9 +81,9 @@ class DemoSummary:
 
     Input counts are keyed by input topic; `events_by_source` groups them by where they come
     from (a channel, or the warehouses). `events_out` is per output topic of normalization
-    (the canonical topics and the exception topic), `expected_out` the manifest's expectation
-    of it (empty without a manifest). Sold-out counts are availability keys: a SKU on web
-    and marketplace, a SKU at a store on POS.
+    (the canonical topics, and the exceptions normalization itself refused), `expected_out`
+    the manifest's expectation of it (empty without a manifest). Sold-out counts are
+    availability keys: a SKU on web and marketplace, a SKU at a store on POS.
     """
 
     trading_day: date
@@ -96,6 +96,7 @@ class DemoSummary:
     expected_out: dict[str, int]
     exceptions_by_reason: dict[str, int]
     anomalies_by_type: dict[str, int]
+    postings_by_type: dict[str, int]
     oversells: dict[Channel, Oversells]
     updates_published: dict[Channel, int]
     sold_out: dict[Channel, int]
@@ -172,10 +173,16 @@ def summarize(
         seconds=seconds,
         input_events=inputs,
         events_by_source=events_by_source(inputs, topics),
-        events_out={topic: len(_read(outputs, topic)) for topic in normalized},
+        events_out={
+            topic: len(
+                [r for r in _read(outputs, topic) if r.get("step", "normalize") == "normalize"]
+            )
+            for topic in normalized
+        },
         expected_out=dict(manifest.get("expected_counts", {})) if manifest else {},
         exceptions_by_reason=count_by(_read(outputs, topics.exceptions), "reason"),
         anomalies_by_type=count_by(anomalies, "anomaly_type"),
+        postings_by_type=count_by(_read(outputs, topics.postings), "entry_type"),
         oversells=oversells_by_channel(anomalies),
         updates_published={
             channel: sum(1 for u in updates if u.channel is channel) for channel in Channel

@@ -73,3 +73,7 @@ def anomalies(summary: DemoSummary) -> ReportTable:
 
 def exceptions(summary: DemoSummary) -> ReportTable:
     return counts("Exceptions by reason", "Reason", summary.exceptions_by_reason)
+
+
+def postings(summary: DemoSummary) -> ReportTable:
+    return counts("Postings to the ERP", "Entry", summary.postings_by_type)
