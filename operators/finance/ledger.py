@@ -238,7 +238,7 @@ class OrderLedger:
                 line.sku,
                 line.quantity,
                 line.net_amount,
-                {tax.tax_code: tax.amount for tax in line.taxes} or {},
+                {tax.tax_code: tax.amount for tax in line.taxes},
             )
             for line in event.lines
         ]
@@ -273,8 +273,11 @@ class OrderLedger:
         debtor: Account,
     ) -> list[FinanceOutput]:
         currency = self.currency or ""
-        exponent = ref.currency_exponent(currency) or 2
-        net, tax = ZERO, dict[str, Decimal]()
+        known = ref.currency_exponent(currency)
+        # Terms always carry a channel's currency; the fallback only keeps cents for the unknown.
+        exponent = 2 if known is None else known
+        net = ZERO
+        tax: dict[str, Decimal] = {}
         for sold, units in shipped:
             last = sold.invoiced_quantity + units == sold.quantity
             part = (
