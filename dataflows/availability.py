@@ -33,7 +33,7 @@ from omnichannel.encoding import RecordEncoder
 from omnichannel.kafka_io import CheckedKafkaSink, consume_canonical
 from omnichannel.kafka_settings import kafka_brokers_from_env
 from omnichannel.reference import load_reference
-from omnichannel.settings import env_bool, env_int
+from omnichannel.settings import env_bool, env_int, redis_url_from_env
 from omnichannel.topics import Topics
 from operators.availability.sku_stock import AvailabilitySettings
 from operators.availability.steps import availability
@@ -91,7 +91,7 @@ def build_from_env() -> Dataflow:
         topics=topics,
         encoder=RecordEncoder(registry),
         decoder=CanonicalDecoder(topics, registry),
-        redis_url=os.environ.get("REDIS_URL") or None,
+        redis_url=redis_url_from_env(),
         tail=env_bool("AVAILABILITY_TAIL", default=True),
         prefix=os.environ.get("READ_MODEL_PREFIX") or DEFAULT_PREFIX,
     )

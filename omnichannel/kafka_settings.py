@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from omnichannel.settings import Connections, SettingError, env_str
+from omnichannel.settings import SettingError, check_bootstrap_servers, env_str
 
 PRODUCER_DEFAULTS: dict[str, str | int | bool] = {
     "partitioner": "murmur2_random",
@@ -23,13 +23,11 @@ PRODUCER_DEFAULTS: dict[str, str | int | bool] = {
 
 def kafka_brokers_from_env(env: Mapping[str, str] | None = None) -> list[str]:
     """The brokers named by `KAFKA_BOOTSTRAP_SERVERS`, checked for form."""
-    source = os.environ if env is None else env
-    servers = env_str("KAFKA_BOOTSTRAP_SERVERS", source)
+    servers = env_str("KAFKA_BOOTSTRAP_SERVERS", os.environ if env is None else env)
     try:
-        checked = Connections(kafka_bootstrap_servers=servers, redis_url="redis://unused")
+        return check_bootstrap_servers(servers)
     except ValueError as exc:
         raise SettingError(f"KAFKA_BOOTSTRAP_SERVERS: {exc}") from None
-    return checked.kafka_brokers
 
 
 def producer_config(brokers: list[str]) -> dict[str, str | int | bool]:

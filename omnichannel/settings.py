@@ -28,22 +28,34 @@ class Connections(BaseModel):
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _host_port_list(cls, value: str) -> str:
-        for server in value.split(","):
-            host, sep, port = server.strip().rpartition(":")
-            if not sep or not host or not port.isdigit():
-                raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+        check_bootstrap_servers(value)
         return value
 
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str) -> str:
-        if urlparse(value).scheme not in {"redis", "rediss", "unix"}:
-            raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {value!r}")
-        return value
+        return check_redis_url(value)
 
     @property
     def kafka_brokers(self) -> list[str]:
-        return [server.strip() for server in self.kafka_bootstrap_servers.split(",")]
+        return check_bootstrap_servers(self.kafka_bootstrap_servers)
+
+
+def check_bootstrap_servers(value: str) -> list[str]:
+    """The brokers of a `host:port[,host:port...]` list; ValueError when it is not one."""
+    brokers = [server.strip() for server in value.split(",")]
+    for server in brokers:
+        host, sep, port = server.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+    return brokers
+
+
+def check_redis_url(value: str) -> str:
+    """A Redis URL; ValueError when its scheme is not Redis's."""
+    if urlparse(value).scheme not in {"redis", "rediss", "unix"}:
+        raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {value!r}")
+    return value
 
 
 def env_int(name: str, default: int, env: Mapping[str, str] | None = None) -> int:
@@ -78,21 +90,12 @@ def env_str(name: str, env: Mapping[str, str] | None = None) -> str:
     return raw
 
 
-def connections_from_env(env: Mapping[str, str] | None = None) -> Connections:
-    """Read `KAFKA_BOOTSTRAP_SERVERS` and `REDIS_URL`; both must be set and well formed."""
-    source = os.environ if env is None else env
-    values = {
-        "kafka_bootstrap_servers": env_str("KAFKA_BOOTSTRAP_SERVERS", source),
-        "redis_url": env_str("REDIS_URL", source),
-    }
+def redis_url_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """`REDIS_URL` checked for form, or None when it is not set."""
+    raw = (os.environ if env is None else env).get("REDIS_URL", "").strip()
+    if not raw:
+        return None
     try:
-        return Connections(**values)
+        return check_redis_url(raw)
     except ValueError as exc:
-        raise SettingError(_name_settings(str(exc))) from None
-
-
-def _name_settings(message: str) -> str:
-    """Say the environment variable's name where pydantic says the field's."""
-    return message.replace("kafka_bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS").replace(
-        "redis_url", "REDIS_URL"
-    )
+        raise SettingError(f"REDIS_URL: {exc}") from None

@@ -1,28 +1,34 @@
 import pytest
 
-from omnichannel.settings import SettingError, connections_from_env, env_bool, env_int
+from omnichannel.kafka_settings import kafka_brokers_from_env
+from omnichannel.settings import SettingError, env_bool, env_int, redis_url_from_env
 
 
-def test_connections_read_from_the_environment() -> None:
-    found = connections_from_env(
-        {"KAFKA_BOOTSTRAP_SERVERS": "k1:9092,k2:9092", "REDIS_URL": "redis://r:6379/0"}
-    )
-    assert found.kafka_brokers == ["k1:9092", "k2:9092"]
-    assert found.redis_url == "redis://r:6379/0"
+def test_connection_settings_read_from_the_environment() -> None:
+    assert kafka_brokers_from_env({"KAFKA_BOOTSTRAP_SERVERS": "k1:9092, k2:9092"}) == [
+        "k1:9092",
+        "k2:9092",
+    ]
+    assert redis_url_from_env({"REDIS_URL": "redis://r:6379/0"}) == "redis://r:6379/0"
+    assert redis_url_from_env({}) is None
 
 
 @pytest.mark.parametrize(
     ("env", "named"),
     [
-        ({"REDIS_URL": "redis://r:6379/0"}, "KAFKA_BOOTSTRAP_SERVERS is not set"),
-        ({"KAFKA_BOOTSTRAP_SERVERS": "k1:9092"}, "REDIS_URL is not set"),
-        ({"KAFKA_BOOTSTRAP_SERVERS": "k1", "REDIS_URL": "redis://r"}, "KAFKA_BOOTSTRAP_SERVERS"),
-        ({"KAFKA_BOOTSTRAP_SERVERS": "k1:9092", "REDIS_URL": "http://r"}, "REDIS_URL"),
+        ({}, "KAFKA_BOOTSTRAP_SERVERS is not set"),
+        ({"KAFKA_BOOTSTRAP_SERVERS": "k1"}, "KAFKA_BOOTSTRAP_SERVERS: expected host:port"),
+        ({"KAFKA_BOOTSTRAP_SERVERS": "k1:9092,:1"}, "KAFKA_BOOTSTRAP_SERVERS"),
     ],
 )
-def test_a_bad_connection_setting_is_named(env: dict[str, str], named: str) -> None:
+def test_a_bad_kafka_setting_is_named(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingError, match=named):
-        connections_from_env(env)
+        kafka_brokers_from_env(env)
+
+
+def test_a_bad_redis_url_is_named() -> None:
+    with pytest.raises(SettingError, match="REDIS_URL: expected a redis://"):
+        redis_url_from_env({"REDIS_URL": "http://r"})
 
 
 def test_typed_settings_name_themselves() -> None:
