@@ -25,6 +25,7 @@ from omnichannel.demo import run_demo
 from omnichannel.exception_replay import replay
 from omnichannel.kafka_admin import delete_topics, ensure_topics
 from omnichannel.kafka_settings import kafka_brokers_from_env
+from omnichannel.recovery import FLOWS, RecoverySettings, prepare, run_arguments
 from omnichannel.reference import DEFAULT_REFERENCE_FILE, load_reference
 from omnichannel.replay_run import replay as replay_files
 from omnichannel.scenario.cli import add_generate_parser, run_generate
@@ -84,6 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--coalesce-ms", type=int, default=0, help="availability coalescing window (default 0)"
     )
 
+    run = commands.add_parser("run", help="run a flow on Kafka, with recovery (on by default)")
+    run.add_argument("flow", choices=FLOWS)
+    run.add_argument("-w", "--workers-per-process", type=int, help="Bytewax workers")
+    run.add_argument("-i", "--process-id", type=int, help="this process's id in a cluster")
+    run.add_argument("-a", "--addresses", help="host:port of every process, ';'-separated")
+
     demo = commands.add_parser("demo", help="generate a trading day, replay it, report on it")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="where to write it all")
     demo.add_argument("--events", type=int, default=20_000, help="input events of the day")
@@ -121,6 +128,8 @@ def _run(args: argparse.Namespace) -> int:
         return run_contracts(args)
     if args.command == "generate":
         return run_generate(args)
+    if args.command == "run":
+        return _run_flow(args)
     if args.command == "demo":
         run_demo(args.out, args.events, args.seed, args.config)
         return 0
@@ -183,6 +192,23 @@ def _check_reference(file: Path | None) -> int:
         f"{len(data.currencies)} currencies"
     )
     return 0
+
+
+def _run_flow(args: argparse.Namespace) -> int:
+    settings = RecoverySettings.from_env(args.flow)
+    partitions = prepare(settings)
+    where = f"{settings.directory} ({partitions} partitions)" if partitions else "off"
+    print(f"omni run {args.flow}: recovery {where}", file=sys.stderr, flush=True)
+    argv = run_arguments(args.flow, settings)
+    for flag, value in (
+        ("-w", args.workers_per_process),
+        ("-i", args.process_id),
+        ("-a", args.addresses),
+    ):
+        if value is not None:
+            argv += [flag, str(value)]
+    # The flow takes this process's place, so that signals reach it directly.
+    os.execv(sys.executable, [sys.executable, *argv])
 
 
 def _replay(

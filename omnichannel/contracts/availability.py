@@ -22,7 +22,10 @@ class AvailabilityUpdate(Contract):
         description="The location, for channels that sell per location (POS); else null.",
     )
     available_to_sell: int = Field(description="Units the channel may sell; never negative.")
-    version: int = Field(description="Per-key version; greater means newer.")
+    version: int = Field(
+        description="Per-key version: the publish time in microseconds, or one more than the last; "
+        "greater means newer, also across restarts."
+    )
     event_time: UtcDatetime = Field(description="Event time of the newest input behind it.")
     on_hand: int = Field(description="Units physically at the locations the channel sells from.")
     reserved: int = Field(description="Units promised to open orders at those locations.")

@@ -62,6 +62,8 @@ class SkuAvailabilityLogic(StatefulLogic[StockChange, Published, bytes]):
         self, snapshot: bytes | None, settings: AvailabilitySettings, clock: Clock = system_clock
     ) -> None:
         self.state: SkuStock = pickle.loads(snapshot) if snapshot else SkuStock()
+        if snapshot:
+            self.state.resumed()
         self._settings = settings
         self._clock = clock
 

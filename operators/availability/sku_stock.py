@@ -6,14 +6,20 @@ between workers. Positions themselves are per (SKU, location).
 
 A changed number is published at once when it drops to zero or rises from zero (that is when
 overselling starts or sales can resume); other changes wait up to the coalescing window, so a
-busy SKU sends one update per window instead of one per order. Each published key carries a
-version that only grows.
+busy SKU sends one update per window instead of one per order.
+
+Each published key carries a version that only grows, also across a crash: it is the publish
+time in microseconds (or one more than the last version, if the clock is behind). A flow that
+resumes from a snapshot may have published updates after that snapshot before it died; its
+successor does not know them, so for every restored key it publishes the next change at once,
+with a later version that supersedes them, and then goes on as usual.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal, overload
 
 from omnichannel.contracts.anomaly import Anomaly, AnomalyType
 from omnichannel.contracts.availability import AvailabilityUpdate
@@ -57,6 +63,12 @@ class SkuStock:
     published: dict[ChannelKey, tuple[int, int]] = field(default_factory=dict)
     pending: set[ChannelKey] = field(default_factory=set)
     pending_until: datetime | None = None
+    # Keys whose last publication is unknown since a resume: their next change goes out at once.
+    unsure: set[ChannelKey] = field(default_factory=set)
+
+    def resumed(self) -> None:
+        """This state was restored from a snapshot: what was published after it is unknown."""
+        self.unsure = set(self.published)
 
     def apply(
         self, change: StockChange, settings: AvailabilitySettings, now: datetime
@@ -84,7 +96,7 @@ class SkuStock:
         due = sorted(self.pending)
         self.pending.clear()
         self.pending_until = None
-        return [update for key in due if (update := self._publish(key, settings, now))]
+        return [update for key in due if (update := self._publish(key, settings, now, force=False))]
 
     def available(self, key: ChannelKey, settings: AvailabilitySettings) -> int:
         channel, location = key
@@ -104,26 +116,40 @@ class SkuStock:
     ) -> list[Published]:
         number = self.available(key, settings)
         was = self.published.get(key, (0, 0))[0]
+        if key in self.unsure:
+            self.unsure.discard(key)
+            self.pending.discard(key)
+            return [self._publish(key, settings, now, force=True)]
         if number == was:
             self.pending.discard(key)
             return []
         if number == 0 or was == 0 or not settings.coalesce:
             self.pending.discard(key)
-            update = self._publish(key, settings, now)
-            return [update] if update else []
+            return [self._publish(key, settings, now, force=True)]
         self.pending.add(key)
         if self.pending_until is None:
             self.pending_until = now + settings.coalesce
         return []
 
+    @overload
     def _publish(
-        self, key: ChannelKey, settings: AvailabilitySettings, now: datetime
+        self, key: ChannelKey, settings: AvailabilitySettings, now: datetime, force: Literal[True]
+    ) -> AvailabilityUpdate: ...
+
+    @overload
+    def _publish(
+        self, key: ChannelKey, settings: AvailabilitySettings, now: datetime, force: bool
+    ) -> AvailabilityUpdate | None: ...
+
+    def _publish(
+        self, key: ChannelKey, settings: AvailabilitySettings, now: datetime, force: bool
     ) -> AvailabilityUpdate | None:
         number = self.available(key, settings)
-        was, version = self.published.get(key, (0, 0))
-        if number == was and version:
+        was, last_version = self.published.get(key, (0, 0))
+        if number == was and last_version and not force:
             return None
-        self.published[key] = (number, version + 1)
+        version = max(last_version + 1, int(now.timestamp() * 1_000_000))
+        self.published[key] = (number, version)
         channel, location = key
         policy = settings.reference.channels[channel]
         locations = [location] if location else settings.reference.locations_for(channel)
@@ -133,7 +159,7 @@ class SkuStock:
             sku=self.sku,
             location=location,
             available_to_sell=number,
-            version=version + 1,
+            version=version,
             event_time=self.newest_event_time or now,
             on_hand=sum(p.on_hand for p in held),
             reserved=sum(p.reserved for p in held),
