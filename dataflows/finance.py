@@ -5,8 +5,9 @@
 Reads `canonical.orders` and `canonical.settlements`, checks each order's events for
 duplicates, follows its lifecycle (holding events that came before their predecessor for a
 grace period of event time), and publishes balanced `JournalEntry` records to `erp.postings`
-keyed by idempotency key; duplicates and ordering problems to `integration.anomalies`; events
-finance cannot post to `integration.exceptions`.
+keyed by idempotency key, once even across a crash and resume (`omnichannel.postings_sink`);
+duplicates and ordering problems to `integration.anomalies`; events finance cannot post to
+`integration.exceptions`.
 
 Settings: `KAFKA_BOOTSTRAP_SERVERS`; `REFERENCE_DATA`; `SCHEMA_REGISTRY_URL` (optional);
 `FINANCE_GRACE_S` (default 3600: how long, in event time, an event waits for its
@@ -30,6 +31,7 @@ from omnichannel.decoding import CanonicalDecoder
 from omnichannel.encoding import RecordEncoder
 from omnichannel.kafka_io import CheckedKafkaSink, consume_canonical
 from omnichannel.kafka_settings import kafka_brokers_from_env
+from omnichannel.postings_sink import PostingsSink
 from omnichannel.reference import load_reference
 from omnichannel.settings import env_bool, env_int
 from omnichannel.topics import Topics
@@ -55,9 +57,17 @@ def build(
     settlements = only("settlements", decoded, Settlement)
     unreadable = only("unreadable", decoded, ExceptionRecord)
     books = finance("finance", orders, settlements, settings)
+    # Postings go once, across crashes too; the rest is at least once (and harmless twice).
+    postings = op.map(
+        "encode_postings", books.entries, lambda e: encoder.encode(route_posting(e, topics))
+    )
+    op.output(
+        "produce_postings",
+        op.key_on("key_by_idempotency_key", postings, lambda r: (r.key or b"").decode()),
+        PostingsSink(brokers, topics.postings),
+    )
     routed = op.merge(
         "all_outputs",
-        op.map("route_postings", books.entries, lambda e: route_posting(e, topics)),
         op.map("route_anomalies", books.anomalies, lambda a: route_anomaly(a, topics)),
         op.map("route_exceptions", books.exceptions, lambda e: route_exception(e, topics)),
         op.map("route_unreadable", unreadable, lambda e: route_exception(e, topics)),
