@@ -65,6 +65,9 @@ class SkuStock:
     pending_until: datetime | None = None
     # Keys whose last publication is unknown since a resume: their next change goes out at once.
     unsure: set[ChannelKey] = field(default_factory=set)
+    # Movement ids applied, by event time, kept for the count horizon: a movement delivered
+    # twice (an at-least-once producer, a normalization that resumed) moves stock once.
+    movements: dict[str, datetime] = field(default_factory=dict)
 
     def resumed(self) -> None:
         """This state was restored from a snapshot: what was published after it is unknown."""
@@ -75,6 +78,10 @@ class SkuStock:
     ) -> list[Published]:
         """Apply one stock change; return the oversell it reveals and the updates due now."""
         self.sku = change.sku
+        if isinstance(change, StockDelta) and change.movement_id is not None:
+            if change.movement_id in self.movements:
+                return []
+            self._remember(change.movement_id, change.event_time, settings.count_horizon)
         outputs: list[Published] = []
         position = self.positions.setdefault(change.location, Position())
         if isinstance(change, StockDelta):
@@ -90,6 +97,13 @@ class SkuStock:
         for key in settings.channel_keys(change.location):
             outputs.extend(self._changed(key, settings, now))
         return outputs
+
+    def _remember(self, movement_id: str, event_time: datetime, horizon: timedelta) -> None:
+        self.movements[movement_id] = event_time
+        newest = self.newest_event_time or event_time
+        cutoff = max(newest, event_time) - horizon
+        if len(self.movements) > 64 and min(self.movements.values()) < cutoff:
+            self.movements = {m: t for m, t in self.movements.items() if t >= cutoff}
 
     def flush(self, settings: AvailabilitySettings, now: datetime) -> list[Published]:
         """Publish every pending change (the window has passed, or the input has ended)."""

@@ -26,6 +26,8 @@ class StockDelta:
     channel: Channel | None = None
     order_id: str | None = None
     claimed: int = 0
+    # The warehouse's movement id, for a change that is a movement: a re-delivery is ignored.
+    movement_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,4 +47,11 @@ def stock_change(movement: InventoryMovement) -> StockChange:
     """A warehouse movement as the change it makes to the position."""
     if movement.movement_type is MovementType.COUNT:
         return StockCount(movement.sku, movement.location, movement.quantity, movement.event_time)
-    return StockDelta(movement.sku, movement.location, movement.quantity, 0, movement.event_time)
+    return StockDelta(
+        movement.sku,
+        movement.location,
+        movement.quantity,
+        0,
+        movement.event_time,
+        movement_id=movement.movement_id,
+    )

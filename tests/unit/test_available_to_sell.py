@@ -193,3 +193,11 @@ def test_after_a_resume_the_next_change_of_a_restored_key_goes_out_at_once() -> 
     assert [u.available_to_sell for u in web] == [16]
     assert web[0].version == int(later.timestamp() * 1_000_000)
     assert stock.apply(receipt(-1), settings(coalesce_ms=250), later) == []  # held again
+
+
+def test_a_movement_delivered_twice_moves_stock_once() -> None:
+    stock = SkuStock()
+    received = StockDelta(SKU, "DC-EAST", 20, 0, T, movement_id="WMS-1")
+    assert updates(stock.apply(received, settings(), T)) != {}
+    assert stock.apply(received, settings(), T) == []
+    assert stock.positions["DC-EAST"].on_hand == 20
