@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 from datetime import timedelta
-from pathlib import Path
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
@@ -32,8 +31,8 @@ from omnichannel.decoding import CanonicalDecoder
 from omnichannel.encoding import RecordEncoder
 from omnichannel.kafka_io import CheckedKafkaSink, consume_canonical
 from omnichannel.kafka_settings import kafka_brokers_from_env
-from omnichannel.reference import load_reference
-from omnichannel.settings import env_bool, env_int, redis_url_from_env
+from omnichannel.reference import reference_from_env
+from omnichannel.settings import env_bool, env_int, redis_url_from_env, schema_registry_url_from_env
 from omnichannel.topics import Topics
 from operators.availability.sku_stock import AvailabilitySettings
 from operators.availability.steps import availability
@@ -79,13 +78,12 @@ def build(
 
 def build_from_env() -> Dataflow:
     """The flow configured from the environment; a bad setting stops it with the setting's name."""
-    reference_file = os.environ.get("REFERENCE_DATA")
-    registry = os.environ.get("SCHEMA_REGISTRY_URL") or None
+    registry = schema_registry_url_from_env()
     topics = Topics.from_env()
     return build(
         brokers=kafka_brokers_from_env(),
         settings=AvailabilitySettings(
-            load_reference(Path(reference_file) if reference_file else None),
+            reference_from_env(),
             coalesce=timedelta(milliseconds=env_int("AVAILABILITY_COALESCE_MS", 250)),
         ),
         topics=topics,

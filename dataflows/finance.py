@@ -17,9 +17,7 @@ are recognised); `FINANCE_TAIL` (default true); `TOPIC_<NAME>` to rename topics.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
@@ -32,8 +30,8 @@ from omnichannel.encoding import RecordEncoder
 from omnichannel.kafka_io import CheckedKafkaSink, consume_canonical
 from omnichannel.kafka_settings import kafka_brokers_from_env
 from omnichannel.postings_sink import PostingsSink
-from omnichannel.reference import load_reference
-from omnichannel.settings import env_bool, env_int
+from omnichannel.reference import reference_from_env
+from omnichannel.settings import env_bool, env_int, schema_registry_url_from_env
 from omnichannel.topics import Topics
 from operators.finance.ledger import FinanceSettings
 from operators.finance.steps import finance
@@ -79,13 +77,12 @@ def build(
 
 def build_from_env() -> Dataflow:
     """The flow configured from the environment; a bad setting stops it with the setting's name."""
-    reference_file = os.environ.get("REFERENCE_DATA")
-    registry = os.environ.get("SCHEMA_REGISTRY_URL") or None
+    registry = schema_registry_url_from_env()
     topics = Topics.from_env()
     return build(
         brokers=kafka_brokers_from_env(),
         settings=FinanceSettings(
-            load_reference(Path(reference_file) if reference_file else None),
+            reference_from_env(),
             grace=timedelta(seconds=env_int("FINANCE_GRACE_S", 3600)),
             dedupe_horizon=timedelta(hours=env_int("FINANCE_DEDUPE_HORIZON_H", 168)),
         ),

@@ -16,9 +16,7 @@ encoding); `NORMALIZE_TAIL` (default true; false stops at the end of the inputs)
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import operators as kop
@@ -27,8 +25,8 @@ from bytewax.dataflow import Dataflow
 from omnichannel.encoding import RecordEncoder
 from omnichannel.kafka_io import CheckedKafkaSink, log_consumer_error, raw_record
 from omnichannel.kafka_settings import kafka_brokers_from_env
-from omnichannel.reference import load_reference
-from omnichannel.settings import env_bool
+from omnichannel.reference import reference_from_env
+from omnichannel.settings import env_bool, schema_registry_url_from_env
 from omnichannel.topics import Topics
 from operators.normalize import Normalizer
 from operators.routing import route_normalized
@@ -57,15 +55,12 @@ def build(
 
 def build_from_env() -> Dataflow:
     """The flow configured from the environment; a bad setting stops it with the setting's name."""
-    reference_file = os.environ.get("REFERENCE_DATA")
     topics = Topics.from_env()
     return build(
         brokers=kafka_brokers_from_env(),
-        normalizer=Normalizer.for_topics(
-            load_reference(Path(reference_file) if reference_file else None), topics
-        ),
+        normalizer=Normalizer.for_topics(reference_from_env(), topics),
         topics=topics,
-        encoder=RecordEncoder(os.environ.get("SCHEMA_REGISTRY_URL") or None),
+        encoder=RecordEncoder(schema_registry_url_from_env()),
         tail=env_bool("NORMALIZE_TAIL", default=True),
     )
 

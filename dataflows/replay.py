@@ -15,7 +15,6 @@ sources and sinks at the edges instead.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.settlement import Settlement
 from omnichannel.file_sink import AvroFilesSink
 from omnichannel.file_source import TimeOrderedJsonLinesSource
-from omnichannel.reference import ReferenceData, load_reference
+from omnichannel.reference import ReferenceData, reference_from_env
 from omnichannel.settings import env_int, env_str
 from omnichannel.topics import Topics
 from operators.availability.sku_stock import AvailabilitySettings
@@ -105,11 +104,10 @@ def build(
 
 def build_from_env() -> Dataflow:
     """The replay configured from the environment; a bad setting stops it with its name."""
-    reference_file = os.environ.get("REFERENCE_DATA")
     return build(
         Path(env_str("REPLAY_INPUT_DIR")),
         Path(env_str("REPLAY_OUTPUT_DIR")),
-        load_reference(Path(reference_file) if reference_file else None),
+        reference_from_env(),
         Topics.from_env(),
         coalesce=timedelta(milliseconds=env_int("AVAILABILITY_COALESCE_MS", 0)),
     )

@@ -29,7 +29,7 @@ from omnichannel.recovery import FLOWS, RecoverySettings, prepare, run_arguments
 from omnichannel.reference import DEFAULT_REFERENCE_FILE, load_reference
 from omnichannel.replay_run import replay as replay_files
 from omnichannel.scenario.cli import add_generate_parser, run_generate
-from omnichannel.settings import SettingError
+from omnichannel.settings import SettingError, schema_registry_url_from_env
 from omnichannel.topics import Topics
 from omnichannel.watch import watch
 from operators.normalize import Normalizer
@@ -115,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "topics":
         return _create_topics(args.partitions, args.replication_factor, args.recreate)
     if args.command == "watch":
-        registry = os.environ.get("SCHEMA_REGISTRY_URL") or None
+        registry = schema_registry_url_from_env()
         brokers = kafka_brokers_from_env()
         for line in watch(brokers, args.topic, args.from_beginning, registry):
             print(line, flush=True)
@@ -231,7 +231,7 @@ def _replay_exceptions(config: Path | None, reasons: list[str] | None, everythin
         topics.exceptions,
         normalizer,
         frozenset(ExceptionReason(r) for r in reasons) if reasons else None,
-        os.environ.get("SCHEMA_REGISTRY_URL") or None,
+        schema_registry_url_from_env(),
     )
     print(f"read {report.read} exception records")
     for reason, count in sorted(report.replayed.items()):

@@ -8,6 +8,7 @@ SKU, EAN, location, tax code, currency known here?
 
 from __future__ import annotations
 
+import os
 import tomllib
 from decimal import Decimal
 from enum import StrEnum
@@ -154,6 +155,12 @@ def ean_check_digit(first_twelve: str) -> str:
     """The EAN-13 check digit of twelve digits (weights 1, 3, 1, 3, ... from the left)."""
     total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(first_twelve))
     return str((10 - total % 10) % 10)
+
+
+def reference_from_env() -> ReferenceData:
+    """The reference data named by `REFERENCE_DATA`, or the bundled file when it is not set."""
+    named = os.environ.get("REFERENCE_DATA")
+    return load_reference(Path(named) if named else None)
 
 
 def load_reference(path: Path | None = None) -> ReferenceData:

@@ -90,6 +90,11 @@ def env_str(name: str, env: Mapping[str, str] | None = None) -> str:
     return raw
 
 
+def schema_registry_url_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """`SCHEMA_REGISTRY_URL`, or None (Avro single-object encoding) when it is not set."""
+    return (os.environ if env is None else env).get("SCHEMA_REGISTRY_URL", "").strip() or None
+
+
 def redis_url_from_env(env: Mapping[str, str] | None = None) -> str | None:
     """`REDIS_URL` checked for form, or None when it is not set."""
     raw = (os.environ if env is None else env).get("REDIS_URL", "").strip()
