@@ -32,8 +32,10 @@ FLUSH_TIMEOUT_S = 60.0
 READ_TIMEOUT_S = 60.0
 
 
-def keys_written(brokers: list[str], topic: str, partition: int, start: int | None) -> set[bytes]:
-    """The keys of the records in one partition from `start` (None: the beginning) to its end."""
+def keys_written(
+    brokers: list[str], topic: str, partition: int, start: int | None
+) -> tuple[set[bytes], int]:
+    """The keys in one partition from `start` (None: the beginning) to its end, and that end."""
     consumer = Consumer(
         {"bootstrap.servers": ",".join(brokers), "group.id": "omni-postings-resume"}
     )
@@ -43,7 +45,7 @@ def keys_written(brokers: list[str], topic: str, partition: int, start: int | No
         )
         first = low if start is None else max(start, low)
         if first >= high:
-            return set()
+            return set(), high
         consumer.assign([TopicPartition(topic, partition, first)])
         keys: set[bytes] = set()
         deadline = time.monotonic() + READ_TIMEOUT_S
@@ -60,7 +62,7 @@ def keys_written(brokers: list[str], topic: str, partition: int, start: int | No
                     offset = read_at
                 if key is not None:
                     keys.add(key)
-        return keys
+        return keys, high
     finally:
         consumer.close()
 
@@ -72,7 +74,7 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
         self._topic = topic
         self._partition = partition
         self._producer = Producer(producer_config(brokers))
-        self._already = keys_written(brokers, topic, partition, resume_from)
+        self._already, self._next_offset = keys_written(brokers, topic, partition, resume_from)
         if self._already:
             logger.warning(
                 "%s[%d]: %d postings were written after the last snapshot; not sending them again",
@@ -80,13 +82,6 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
                 partition,
                 len(self._already),
             )
-        consumer = Consumer({"bootstrap.servers": ",".join(brokers), "group.id": "omni-postings"})
-        try:
-            self._next_offset = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=READ_TIMEOUT_S
-            )[1]
-        finally:
-            consumer.close()
         self._refused: list[str] = []
 
     def _on_delivery(self, err: DeliveryError | None, message: Message) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Literal, overload
 
 from omnichannel.contracts.anomaly import Anomaly, AnomalyType
@@ -41,15 +42,32 @@ class AvailabilitySettings:
     coalesce: timedelta = timedelta(milliseconds=250)
     count_horizon: timedelta = DEFAULT_COUNT_HORIZON
 
+    @cached_property
+    def _keys_by_location(self) -> dict[str, list[ChannelKey]]:
+        # Worked out once: every change asks it, on the hot path.
+        keys: dict[str, list[ChannelKey]] = {}
+        for code, location in self.reference.locations.items():
+            keys[code] = sorted(
+                (channel, code if self.reference.channels[channel].per_location else None)
+                for channel in location.channels
+            )
+        return keys
+
+    @cached_property
+    def _locations_by_key(self) -> dict[ChannelKey, list[str]]:
+        return {
+            key: [key[1]] if key[1] else self.reference.locations_for(key[0])
+            for keys in self._keys_by_location.values()
+            for key in keys
+        }
+
     def channel_keys(self, location: str) -> list[ChannelKey]:
         """The published numbers that stock at this location feeds."""
-        known = self.reference.locations.get(location)
-        if known is None:
-            return []
-        return sorted(
-            (channel, location if self.reference.channels[channel].per_location else None)
-            for channel in known.channels
-        )
+        return self._keys_by_location.get(location, [])
+
+    def locations(self, key: ChannelKey) -> list[str]:
+        """The locations whose stock a published number spans."""
+        return self._locations_by_key[key]
 
 
 @dataclass(slots=True)
@@ -113,13 +131,11 @@ class SkuStock:
         return [update for key in due if (update := self._publish(key, settings, now, force=False))]
 
     def available(self, key: ChannelKey, settings: AvailabilitySettings) -> int:
-        channel, location = key
-        policy = settings.reference.channels[channel]
-        locations = [location] if location else settings.reference.locations_for(channel)
+        policy = settings.reference.channels[key[0]]
         return available_to_sell(
             (
                 location_surplus(p.on_hand, p.reserved, policy.safety_stock)
-                for code in locations
+                for code in settings.locations(key)
                 if (p := self.positions.get(code)) is not None
             ),
             policy,
@@ -166,7 +182,7 @@ class SkuStock:
         self.published[key] = (number, version)
         channel, location = key
         policy = settings.reference.channels[channel]
-        locations = [location] if location else settings.reference.locations_for(channel)
+        locations = settings.locations(key)
         held = [self.positions[code] for code in locations if code in self.positions]
         return AvailabilityUpdate(
             channel=channel,

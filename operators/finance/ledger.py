@@ -173,9 +173,9 @@ class OrderLedger:
         if kind is _E.SHIPPED and event.channel is Channel.WEB:
             return self.currency is not None and bool(self.lines)
         if kind is _E.REFUNDED:
-            return any(key.startswith("invoice:") for key in self.posted)
+            return self._invoiced()
         if kind is _E.STORE_VOID:
-            return any(not key.startswith("void:") for key in self.posted)
+            return self._original() is not None
         return True
 
     def _advance(
@@ -199,7 +199,7 @@ class OrderLedger:
                 self.placed_measured = True
                 outputs.append(self._measure(event, "ordered", event.totals.grand_total))
                 outputs.append(self._measure(event, "orders", count=1))
-            if not stale and not any(key.startswith("invoice:") for key in self.posted):
+            if not stale and not self._invoiced():
                 self._set_terms(event)
             self.cancelled |= kind is _E.CANCELLED
             if kind is _E.SHIPPED:
@@ -315,8 +315,16 @@ class OrderLedger:
         )
 
     def _reverse_receipt(self, event: OrderEvent) -> list[FinanceOutput]:
-        original = next(entry for key, entry in self.posted.items() if not key.startswith("void:"))
+        original = self._original()
+        assert original is not None, "a void is applied only once its receipt was posted"
         return self._post(reversal(original, _posting(event, original.currency)))
+
+    def _invoiced(self) -> bool:
+        return any(key.startswith("invoice:") for key in self.posted)
+
+    def _original(self) -> JournalEntry | None:
+        """The entry a void would reverse: the receipt's own, not an earlier void."""
+        return next((e for k, e in self.posted.items() if not k.startswith("void:")), None)
 
     def _post(self, entry: JournalEntry) -> list[FinanceOutput]:
         if entry.idempotency_key in self.posted:
