@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 
+from omnichannel.codec import codec_for
+from omnichannel.contracts.availability import AvailabilityUpdate
 from omnichannel.contracts.common import Channel
 from omnichannel.localstack import PROJECT_ROOT
 from omnichannel.topics import Topics
@@ -91,3 +95,51 @@ def run_flow(module: str, env: dict[str, str], timeout: float = 300) -> str:
     )
     assert run.returncode == 0, f"{module} failed:\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}"
     return run.stdout + run.stderr
+
+
+def records_in(bootstrap: str, topics: list[str]) -> int:
+    """How many records the topics hold now (the sum of their partitions' end offsets)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "progress"})
+    try:
+        total = 0
+        for topic in topics:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            for partition in partitions:
+                total += consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=10
+                )[1]
+        return total
+    finally:
+        consumer.close()
+
+
+def run_and_kill(command: list[str], env: dict[str, str], until: Callable[[], bool]) -> None:
+    """Start a flow, wait until `until()` holds (2 minutes at most), then SIGKILL it."""
+    process = subprocess.Popen(
+        command, env={**os.environ, **env}, cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not until():
+            assert process.poll() is None, "the flow ended before it was killed"
+            assert time.monotonic() < deadline, "the flow did not get there in 2 minutes"
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def newest_availability(
+    bootstrap: str, topics: Topics
+) -> dict[tuple[str, str, str | None], AvailabilityUpdate]:
+    """The update of highest version per (channel, SKU, location) on the availability topics."""
+    codec = codec_for(AvailabilityUpdate, None)
+    newest: dict[tuple[str, str, str | None], AvailabilityUpdate] = {}
+    for channel in Channel:
+        for record in read_topic(bootstrap, topics.availability(channel)):
+            update = codec.decode_model(record.value)
+            key = (update.channel.value, update.sku, update.location)
+            if key not in newest or update.version > newest[key].version:
+                newest[key] = update
+    return newest

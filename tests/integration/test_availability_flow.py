@@ -20,7 +20,13 @@ from omnichannel.settings import Connections
 from omnichannel.topics import Topics
 from state.read_model import read_availability
 from tests.conftest import RedisNamespace, TopicFactory
-from tests.integration.kafka_topics import fresh_topics, read_topic, run_flow, topic_env
+from tests.integration.kafka_topics import (
+    fresh_topics,
+    newest_availability,
+    read_topic,
+    run_flow,
+    topic_env,
+)
 from tests.oracle.availability import final_availability
 
 REFERENCE = load_reference()
@@ -53,19 +59,16 @@ def test_day_on_kafka_and_redis_matches_the_oracle(
     )
 
     codec = codec_for(AvailabilityUpdate, None)
-    newest: dict[tuple[str, str, str | None], AvailabilityUpdate] = {}
     for channel in Channel:
         for record in read_topic(kafka_bootstrap, topics.availability(channel)):
             update = codec.decode_model(record.value)
-            key = (update.channel.value, update.sku, update.location)
             assert (
                 record.key
                 == (
                     update.sku if update.location is None else f"{update.sku}:{update.location}"
                 ).encode()
             )
-            if key not in newest or update.version > newest[key].version:
-                newest[key] = update
+    newest = newest_availability(kafka_bootstrap, topics)
     expected = final_availability(tmp_path, REFERENCE)
     on_topics = {key: u.available_to_sell for key, u in newest.items() if u.available_to_sell}
     assert on_topics == expected

@@ -6,8 +6,7 @@ channel equal the reference computation to the cent, and duplicates are reported
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from decimal import Decimal
+from collections import Counter
 from pathlib import Path
 
 from omnichannel.codec import codec_for
@@ -22,7 +21,7 @@ from omnichannel.topics import Topics
 from operators.finance.postings import balanced
 from tests.conftest import TopicFactory
 from tests.integration.kafka_topics import fresh_topics, read_topic, run_flow, topic_env
-from tests.oracle.finance import net_sales
+from tests.oracle.finance import net_sales, posted_net_sales
 
 
 def test_day_posts_balanced_entries_once_each(
@@ -45,14 +44,7 @@ def test_day_posts_balanced_entries_once_each(
     assert all(r.key == e.idempotency_key.encode() for r, e in zip(records, entries, strict=True))
     assert [k for k, n in Counter(e.idempotency_key for e in entries).items() if n > 1] == []
 
-    net: dict[str, Decimal] = defaultdict(Decimal)
-    for entry in entries:
-        for line in entry.lines:
-            if line.account_role in ("debtor", "creditor"):
-                net[entry.channel.value] += line.debit - line.credit
-    assert {c: v.normalize() for c, v in net.items()} == {
-        c: v.normalize() for c, v in net_sales(tmp_path).items()
-    }
+    assert posted_net_sales(entries) == net_sales(tmp_path)
 
     anomalies = [
         codec_for(Anomaly, None).decode_model(r.value)

@@ -6,16 +6,10 @@ last snapshot (if any) does not cover; the resumed run must not write them again
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
-from collections import Counter, defaultdict
-from decimal import Decimal
+from collections import Counter
 from pathlib import Path
-
-from confluent_kafka import Consumer, TopicPartition
 
 from omnichannel.codec import codec_for
 from omnichannel.contracts.journal import JournalEntry
@@ -27,19 +21,17 @@ from omnichannel.scenario.writers import produce_to_kafka, write_jsonl
 from omnichannel.topics import Topics
 from operators.finance.postings import balanced
 from tests.conftest import TopicFactory
-from tests.integration.kafka_topics import fresh_topics, read_topic, run_flow, topic_env
-from tests.oracle.finance import net_sales
+from tests.integration.kafka_topics import (
+    fresh_topics,
+    read_topic,
+    records_in,
+    run_and_kill,
+    run_flow,
+    topic_env,
+)
+from tests.oracle.finance import net_sales, posted_net_sales
 
-
-def postings_so_far(bootstrap: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "progress"})
-    try:
-        return sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in range(3)
-        )
-    finally:
-        consumer.close()
+COMMAND = [sys.executable, "-m", "omnichannel.cli", "run", "finance"]
 
 
 def test_no_posting_doubled_or_lost_across_sigkill(
@@ -55,31 +47,21 @@ def test_no_posting_doubled_or_lost_across_sigkill(
     run_flow("dataflows.normalization", {**env, "NORMALIZE_TAIL": "false"})
 
     flow_env = {
-        **os.environ,
         **env,
         "RECOVERY_DIR": str(tmp_path / "recovery"),
         "RECOVERY_PARTITIONS": "2",
         "SNAPSHOT_INTERVAL_S": "3",
         "BACKUP_INTERVAL_S": "0",
     }
-    command = [sys.executable, "-m", "omnichannel.cli", "run", "finance"]
-    first = subprocess.Popen(
-        command, env={**flow_env, "FINANCE_TAIL": "true"}, cwd=PROJECT_ROOT,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while postings_so_far(kafka_bootstrap, topics.postings) < 3_000:
-            assert first.poll() is None, "the flow ended before it was killed"
-            assert time.monotonic() < deadline, "no postings in 2 minutes"
-            time.sleep(0.2)
-    finally:
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
-    at_kill = postings_so_far(kafka_bootstrap, topics.postings)
+    run_and_kill(
+        COMMAND,
+        {**flow_env, "FINANCE_TAIL": "true"},
+        until=lambda: records_in(kafka_bootstrap, [topics.postings]) >= 3_000,
+    )
+    at_kill = records_in(kafka_bootstrap, [topics.postings])
 
     resumed = subprocess.run(
-        command, env={**flow_env, "FINANCE_TAIL": "false"}, cwd=PROJECT_ROOT,
+        COMMAND, env={**flow_env, "FINANCE_TAIL": "false"}, cwd=PROJECT_ROOT,
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -93,12 +75,4 @@ def test_no_posting_doubled_or_lost_across_sigkill(
     assert "not sending them again" in resumed.stderr
     assert doubled == []
     assert all(balanced(entry) for entry in entries)
-    net: dict[str, Decimal] = defaultdict(Decimal)
-    for entry in entries:
-        for line in entry.lines:
-            if line.account_role in ("debtor", "creditor"):
-                net[entry.channel.value] += line.debit - line.credit
-    expected = net_sales(tmp_path / "day")
-    assert {c: v.normalize() for c, v in net.items()} == {
-        c: v.normalize() for c, v in expected.items()
-    }
+    assert posted_net_sales(entries) == net_sales(tmp_path / "day")

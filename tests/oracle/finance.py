@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from omnichannel.contracts.journal import JournalEntry, JournalEntryType
 
 ZERO = Decimal(0)
 
@@ -89,4 +92,17 @@ def net_sales(folder: Path) -> dict[str, Decimal]:
         if status["OrderStatus"] == "Shipped":
             shipped_orders[status["AmazonOrderId"]] = Decimal(status["OrderTotal"]["Amount"])
     totals["marketplace"] += sum(shipped_orders.values(), ZERO)
-    return dict(totals)
+    return {channel: amount.normalize() for channel, amount in totals.items()}
+
+
+def posted_net_sales(entries: Iterable[JournalEntry]) -> dict[str, Decimal]:
+    """What the flow posted, to compare: invoices less credit memos per channel (settlements
+    left out), read off the customer's (or the till's) side of each entry."""
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for entry in entries:
+        if entry.entry_type is JournalEntryType.MARKETPLACE_SETTLEMENT:
+            continue
+        for line in entry.lines:
+            if line.account_role in ("debtor", "creditor"):
+                totals[entry.channel.value] += line.debit - line.credit
+    return {channel: amount.normalize() for channel, amount in totals.items()}
