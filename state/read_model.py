@@ -27,6 +27,7 @@ with `HGETALL omni:atp:web:SKU-1001`, with `read_availability`, or with `omni av
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "omni:"
 DEFAULT_TIMEOUT_S = 0.5
+# How often a partition that found Redis unreachable tries it again.
+RETRY_INTERVAL_S = 1.0
 INTEGER_FIELDS = frozenset(
     {"available", "version", "on_hand", "reserved", "safety_stock", "buffer"}
 )
@@ -240,43 +243,73 @@ class ReadModelPartition(StatelessSinkPartition[AvailabilityUpdate]):
     """One worker's part of the sink: writes each batch, holding back what Redis cannot take.
 
     While Redis is unreachable the newest update of each key waits in memory (one entry per key,
-    however long the outage) and goes out again with every later batch and on close; the script
-    makes re-sending harmless. One warning per outage, not per batch. `applied`, `stale`,
-    `pending` and `outages` are counters for metrics.
+    however long the outage) and the flow goes on at full speed: batches are only merged into
+    what is held, and a retry thread tries Redis every `retry_interval_s`, so the read model
+    catches up when Redis returns even if no further update arrives. The script makes sending
+    again harmless. One warning per outage, not per batch. `applied`, `stale`, `pending` and
+    `outages` are counters for metrics.
     """
 
-    def __init__(self, step_id: str, writer: ReadModelWriter) -> None:
+    def __init__(
+        self, step_id: str, writer: ReadModelWriter, retry_interval_s: float = RETRY_INTERVAL_S
+    ) -> None:
         self.applied = 0
         self.stale = 0
         self.outages = 0
         self._step_id = step_id
         self._writer = writer
+        self._retry_interval_s = retry_interval_s
         self._held: dict[str, AvailabilityUpdate] = {}
         self._down_since: float | None = None
+        # The worker thread (write_batch, close) and the retry thread share the held updates.
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._retrier: threading.Thread | None = None
 
     @property
     def pending(self) -> int:
         """Keys whose newest update Redis has not taken yet."""
         return len(self._held)
 
+    @property
+    def down(self) -> bool:
+        """Whether the last attempt found Redis unreachable."""
+        return self._down_since is not None
+
     def write_batch(self, items: list[AvailabilityUpdate]) -> None:
-        """Write the batch together with whatever an outage held back."""
-        arrived = len(self._held) + len(items)
-        self._held = newest_per_key([*self._held.values(), *items], self._writer.prefix)
-        self.stale += arrived - len(self._held)
-        self._flush()
+        """Write the batch together with whatever an outage held back; only hold it while down."""
+        with self._lock:
+            arrived = len(self._held) + len(items)
+            self._held = newest_per_key([*self._held.values(), *items], self._writer.prefix)
+            self.stale += arrived - len(self._held)
+            if self._down_since is None:
+                self._flush()
 
     def close(self) -> None:
         """Try the held updates a last time; fail loudly if Redis still cannot take them."""
+        self._closed.set()
+        retrier = self._retrier
+        if retrier is not None:
+            retrier.join()
         try:
-            self._flush()
-            if self._held:
-                raise ReadModelUnavailable(
-                    f"{self._step_id}: Redis unreachable at close; {len(self._held)} keys of the "
-                    "read model lag their availability topics until the next update of each"
-                )
+            with self._lock:
+                self._flush()
+                if self._held:
+                    raise ReadModelUnavailable(
+                        f"{self._step_id}: Redis unreachable at close; {len(self._held)} keys of "
+                        "the read model lag their availability topics until the next update of "
+                        "each"
+                    )
         finally:
             self._writer.close()
+
+    def _retry_until_caught_up(self) -> None:
+        while not self._closed.wait(self._retry_interval_s):
+            with self._lock:
+                self._flush()
+                if self._down_since is None:
+                    self._retrier = None
+                    return
 
     def _flush(self) -> None:
         if not self._held:
@@ -306,10 +339,16 @@ class ReadModelPartition(StatelessSinkPartition[AvailabilityUpdate]):
         self.outages += 1
         logger.warning(
             "%s: Redis read model unreachable (%s); holding the newest update of each key "
-            "and retrying with every batch",
+            "and retrying every %gs",
             self._step_id,
             exc,
+            self._retry_interval_s,
         )
+        if self._retrier is None and not self._closed.is_set():
+            self._retrier = threading.Thread(
+                target=self._retry_until_caught_up, name=f"{self._step_id}-retry", daemon=True
+            )
+            self._retrier.start()
 
 
 class RedisReadModelSink(DynamicSink[AvailabilityUpdate]):

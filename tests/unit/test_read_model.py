@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -131,25 +132,28 @@ def test_partition_holds_the_newest_per_key_while_down_and_warns_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     writer = FlakyWriter()
-    partition = ReadModelPartition("read_model", writer)
+    partition = ReadModelPartition("read_model", writer, retry_interval_s=0.05)
     partition.write_batch([web(version=1)])
     writer.down = True
 
     with caplog.at_level(logging.WARNING, logger="state.read_model"):
-        for version in range(2, 12):
+        partition.write_batch([web(version=2), web("SKU-2", version=2)])
+        sent_when_found_down = len(writer.sent)
+        for version in range(3, 12):
             partition.write_batch([web(version=version), web("SKU-2", version=version)])
+        assert partition.pending == 2
+        assert partition.outages == 1
+        writer.down = False
+        wait_until(lambda: partition.pending == 0)
 
-    assert partition.pending == 2
-    assert partition.outages == 1
-    assert len(writer.sent) == 11
-    assert [record.message for record in caplog.records] == [
+    # While down, batches are only held: Redis is tried by the retry thread, not per batch.
+    assert sent_when_found_down == 2
+    assert [record.message for record in caplog.records[:1]] == [
         "read_model: Redis read model unreachable (Error 111 connecting to 127.0.0.1:1. "
-        "Connection refused.); holding the newest update of each key and retrying with every batch"
+        "Connection refused.); holding the newest update of each key and retrying every 0.05s"
     ]
-
-    writer.down = False
+    assert "reachable again" in caplog.records[-1].message
     partition.write_batch([web("SKU-3", version=1)])
-
     assert writer.stored == {
         "omni:atp:web:SKU-1001": 11,
         "omni:atp:web:SKU-2": 11,
@@ -157,7 +161,30 @@ def test_partition_holds_the_newest_per_key_while_down_and_warns_once(
     }
     assert partition.pending == 0
     assert (partition.applied, partition.stale) == (4, 18)
-    assert "reachable again" in caplog.records[-1].message
+    partition.close()
+
+
+def test_partition_catches_up_without_another_batch() -> None:
+    writer = FlakyWriter()
+    partition = ReadModelPartition("read_model", writer, retry_interval_s=0.05)
+    writer.down = True
+    partition.write_batch([web(version=3)])
+    time.sleep(0.2)
+    assert (partition.pending, partition.down) == (1, True)
+
+    writer.down = False
+    wait_until(lambda: partition.pending == 0)
+
+    assert writer.stored == {"omni:atp:web:SKU-1001": 3}
+    assert not partition.down
+    partition.close()
+
+
+def wait_until(condition: Callable[[], bool], within_s: float = 5.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time allowed"
+        time.sleep(0.01)
 
 
 def test_partition_counts_every_update_once() -> None:
@@ -172,7 +199,7 @@ def test_partition_counts_every_update_once() -> None:
 
 def test_partition_catches_up_on_close() -> None:
     writer = FlakyWriter()
-    partition = ReadModelPartition("read_model", writer)
+    partition = ReadModelPartition("read_model", writer, retry_interval_s=3600)
     writer.down = True
     partition.write_batch([web(version=3)])
     writer.down = False
