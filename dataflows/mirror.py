@@ -17,7 +17,11 @@ from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 
 from omnichannel.kafka_io import log_consumer_error
-from omnichannel.kafka_settings import kafka_brokers_from_env, producer_overrides
+from omnichannel.kafka_settings import (
+    client_config,
+    kafka_brokers_from_env,
+    producer_overrides,
+)
 from omnichannel.settings import env_bool, env_str
 
 
@@ -25,12 +29,23 @@ def build(brokers: list[str], source_topic: str, sink_topic: str, tail: bool) ->
     """The mirror flow from `source_topic` to `sink_topic` on `brokers`."""
     flow = Dataflow("mirror")
     # Consume every partition of the source, from the beginning.
-    consumed = kop.input("consume", flow, brokers=brokers, topics=[source_topic], tail=tail)
+    consumed = kop.input(
+        "consume",
+        flow,
+        brokers=brokers,
+        topics=[source_topic],
+        tail=tail,
+        add_config=client_config(brokers),
+    )
     # Consumer errors are the broker's: logged where an operator sees them, not raised.
     op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
     # Re-produce key, value and headers; murmur2 keeps each key on its partition number.
     kop.output(
-        "produce", consumed.oks, brokers=brokers, topic=sink_topic, add_config=producer_overrides()
+        "produce",
+        consumed.oks,
+        brokers=brokers,
+        topic=sink_topic,
+        add_config=producer_overrides(brokers),
     )
     return flow
 

@@ -19,7 +19,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from omnichannel.codec import codec_for
 from omnichannel.contracts.exception_record import ExceptionReason, ExceptionRecord
 from omnichannel.kafka_io import REPLAY_COUNT_HEADER
-from omnichannel.kafka_settings import producer_config
+from omnichannel.kafka_settings import client_config, producer_config
 from operators.adapters.raw import RawRecord
 from operators.normalize import Normalizer
 
@@ -63,8 +63,8 @@ def read_exceptions(
     """Every exception record on the topic, from its beginning to its current end."""
     codec = codec_for(ExceptionRecord, schema_registry_url, topic)
     consumer = Consumer(
-        {
-            "bootstrap.servers": ",".join(brokers),
+        client_config(brokers)
+        | {
             "group.id": "omni-exception-replay",
             "enable.auto.commit": False,
             "enable.partition.eof": True,

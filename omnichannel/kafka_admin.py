@@ -9,12 +9,14 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from omnichannel.kafka_settings import client_config
+
 
 def ensure_topics(
     brokers: list[str], names: Iterable[str], partitions: int, replication_factor: int = 1
 ) -> list[str]:
     """Create the topics that do not exist yet; return the names created."""
-    admin = AdminClient({"bootstrap.servers": ",".join(brokers)})
+    admin = AdminClient({**client_config(brokers)})
     existing = set(admin.list_topics(timeout=30).topics)
     wanted = [name for name in dict.fromkeys(names) if name not in existing]
     if not wanted:
@@ -40,7 +42,7 @@ def ensure_topics(
 
 def delete_topics(brokers: list[str], names: Iterable[str]) -> list[str]:
     """Delete those of the topics that exist; return the names deleted."""
-    admin = AdminClient({"bootstrap.servers": ",".join(brokers)})
+    admin = AdminClient({**client_config(brokers)})
     existing = set(admin.list_topics(timeout=30).topics)
     doomed = [name for name in dict.fromkeys(names) if name in existing]
     if doomed:

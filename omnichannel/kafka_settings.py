@@ -3,12 +3,18 @@
 Keys are partitioned with murmur2, as the Java producer does, so that a record keyed by a SKU
 lands on the same partition whichever language produced it (librdkafka's own default, CRC32,
 would not agree). Producers are idempotent and wait for all in-sync replicas.
+
+Every client, whatever it is, is built from `client_config`, so that the security settings
+(SASL and TLS) read from the environment reach each connection the project opens. The dict it
+returns holds the SASL password: it is handed to librdkafka and never logged or formatted into
+a message.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from omnichannel.settings import SettingError, check_bootstrap_servers, env_str
 
@@ -18,6 +24,23 @@ PRODUCER_DEFAULTS: dict[str, str | int | bool] = {
     "acks": "all",
     "linger.ms": 5,
     "compression.type": "lz4",
+}
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
+# Strimzi and Amazon MSK both issue SCRAM-SHA-512 credentials.
+DEFAULT_SASL_MECHANISM = "SCRAM-SHA-512"
+
+_SASL_SETTINGS = (
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SASL_PASSWORD_FILE",
+)
+_TLS_FILES = {
+    "KAFKA_SSL_CA_LOCATION": "ssl.ca.location",
+    "KAFKA_SSL_CERTIFICATE_LOCATION": "ssl.certificate.location",
+    "KAFKA_SSL_KEY_LOCATION": "ssl.key.location",
 }
 
 
@@ -30,11 +53,113 @@ def kafka_brokers_from_env(env: Mapping[str, str] | None = None) -> list[str]:
         raise SettingError(f"KAFKA_BOOTSTRAP_SERVERS: {exc}") from None
 
 
+def security_config(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The librdkafka security properties the `KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_*` and
+    `KAFKA_SSL_*` settings ask for; a SettingError naming the setting when they do not agree.
+
+    PLAINTEXT (the default) adds nothing. A SASL protocol needs `KAFKA_SASL_USERNAME` and
+    either `KAFKA_SASL_PASSWORD` or `KAFKA_SASL_PASSWORD_FILE` (a mounted secret). A setting
+    that the chosen protocol would ignore is refused rather than ignored, so that credentials
+    never silently go unused.
+    """
+    source = os.environ if env is None else env
+    protocol = source.get("KAFKA_SECURITY_PROTOCOL", "").strip().upper() or "PLAINTEXT"
+    if protocol not in SECURITY_PROTOCOLS:
+        raise SettingError(
+            f"KAFKA_SECURITY_PROTOCOL must be one of {', '.join(SECURITY_PROTOCOLS)}, "
+            f"got {source['KAFKA_SECURITY_PROTOCOL']!r}"
+        )
+    config = {"security.protocol": protocol}
+    if protocol.startswith("SASL_"):
+        config |= _sasl_config(source)
+    else:
+        _refuse_unused(source, _SASL_SETTINGS, protocol, "SASL")
+    if protocol.endswith("SSL"):
+        config |= _tls_config(source)
+    else:
+        _refuse_unused(source, tuple(_TLS_FILES), protocol, "TLS")
+    return config
+
+
+def client_config(brokers: list[str], env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The configuration every client (consumer, producer, admin) starts from."""
+    return {"bootstrap.servers": ",".join(brokers), **security_config(env)}
+
+
 def producer_config(brokers: list[str]) -> dict[str, str | int | bool]:
     """A complete confluent-kafka producer configuration for these brokers."""
-    return {"bootstrap.servers": ",".join(brokers), **PRODUCER_DEFAULTS}
+    return {**client_config(brokers), **PRODUCER_DEFAULTS}
 
 
-def producer_overrides() -> dict[str, str]:
-    """The producer defaults as strings, for Bytewax's `add_config`."""
-    return {key: str(value).lower() for key, value in PRODUCER_DEFAULTS.items()}
+def producer_overrides(brokers: list[str]) -> dict[str, str]:
+    """The producer configuration as strings, for Bytewax's `add_config`."""
+    return {
+        key: str(value).lower() if isinstance(value, bool) else str(value)
+        for key, value in producer_config(brokers).items()
+    }
+
+
+def _sasl_config(source: Mapping[str, str]) -> dict[str, str]:
+    mechanism = source.get("KAFKA_SASL_MECHANISM", "").strip().upper() or DEFAULT_SASL_MECHANISM
+    if mechanism not in SASL_MECHANISMS:
+        raise SettingError(
+            f"KAFKA_SASL_MECHANISM must be one of {', '.join(SASL_MECHANISMS)}, "
+            f"got {source['KAFKA_SASL_MECHANISM']!r}"
+        )
+    return {
+        "sasl.mechanism": mechanism,
+        "sasl.username": env_str("KAFKA_SASL_USERNAME", source),
+        "sasl.password": _sasl_password(source),
+    }
+
+
+def _sasl_password(source: Mapping[str, str]) -> str:
+    """The password from `KAFKA_SASL_PASSWORD` or the file `KAFKA_SASL_PASSWORD_FILE` names."""
+    password = source.get("KAFKA_SASL_PASSWORD", "")
+    path = source.get("KAFKA_SASL_PASSWORD_FILE", "").strip()
+    if password and path:
+        raise SettingError("set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both")
+    if password:
+        return password
+    if not path:
+        raise SettingError(
+            "KAFKA_SASL_PASSWORD is not set (nor KAFKA_SASL_PASSWORD_FILE), "
+            "and the security protocol uses SASL"
+        )
+    try:
+        # A secret file written with a trailing newline (echo, an editor) means the line.
+        password = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingError(
+            f"KAFKA_SASL_PASSWORD_FILE: cannot read {path}: {type(exc).__name__}"
+        ) from None
+    if not password:
+        raise SettingError(f"KAFKA_SASL_PASSWORD_FILE: {path} is empty")
+    return password
+
+
+def _tls_config(source: Mapping[str, str]) -> dict[str, str]:
+    config: dict[str, str] = {}
+    for setting, prop in _TLS_FILES.items():
+        path = source.get(setting, "").strip()
+        if not path:
+            continue
+        if not Path(path).is_file():
+            raise SettingError(f"{setting}: no such file {path}")
+        config[prop] = path
+    if ("ssl.certificate.location" in config) != ("ssl.key.location" in config):
+        raise SettingError(
+            "KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION go together: "
+            "set both for a client certificate, or neither"
+        )
+    return config
+
+
+def _refuse_unused(
+    source: Mapping[str, str], settings: tuple[str, ...], protocol: str, feature: str
+) -> None:
+    for setting in settings:
+        if source.get(setting, "").strip():
+            raise SettingError(
+                f"{setting} is set but KAFKA_SECURITY_PROTOCOL={protocol} does not use {feature}"
+            )

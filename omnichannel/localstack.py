@@ -22,7 +22,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ import redis
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from omnichannel.kafka_settings import client_config
 from omnichannel.settings import Connections, env_int
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -151,8 +152,19 @@ def running(layout: StackLayout, service: str) -> int | None:
     return pid
 
 
-def start_kafka(layout: StackLayout) -> ServiceState:
-    """Start the KRaft broker unless ours already runs; return once it serves metadata."""
+def start_kafka(
+    layout: StackLayout,
+    extra_properties: Mapping[str, str] | None = None,
+    scram_credentials: Sequence[str] = (),
+) -> ServiceState:
+    """Start the KRaft broker unless ours already runs; return once it serves metadata.
+
+    `extra_properties` go after the template's, so that a key given here (the listeners, say)
+    replaces the template's. `scram_credentials` (`SCRAM-SHA-256=[name=N,password=P]`) are
+    written into the cluster metadata when the storage is formatted, before the broker first
+    starts: a SASL/SCRAM listener needs them to let in its first client, and the broker itself.
+    Readiness is asked with the client settings of the environment (`client_config`).
+    """
     began = time.monotonic()
     pid = running(layout, "kafka")
     if pid is not None:
@@ -162,10 +174,10 @@ def start_kafka(layout: StackLayout) -> ServiceState:
     _require_free_port(layout.controller_port, "OMNI_KAFKA_CONTROLLER_PORT")
     java = ensure_command("java", "openjdk-17-jre-headless")
     ensure_kafka_jars(layout)
-    properties = _write_kafka_properties(layout)
+    properties = _write_kafka_properties(layout, extra_properties)
     classpath = f"{layout.kafka_lib}/*"
     if not (layout.kafka_data / "meta.properties").exists():
-        _format_kafka_storage(java, classpath, properties)
+        _format_kafka_storage(java, classpath, properties, scram_credentials)
     began = time.monotonic()
     pid = _spawn(
         layout,
@@ -233,7 +245,7 @@ def wait_for_kafka(bootstrap: str, pid: int | None = None, log_file: Path | None
         if not _port_open(host, int(port)):
             time.sleep(0.1)
             continue
-        admin = admin or AdminClient({"bootstrap.servers": bootstrap})
+        admin = admin or AdminClient({**client_config(bootstrap.split(","))})
         try:
             metadata = admin.list_topics(timeout=2)
         except KafkaException as exc:
@@ -315,20 +327,27 @@ def ensure_command(command: str, debian_package: str) -> str:
     return found
 
 
-def _write_kafka_properties(layout: StackLayout) -> Path:
+def _write_kafka_properties(layout: StackLayout, extra: Mapping[str, str] | None = None) -> Path:
     layout.kafka_data.mkdir(parents=True, exist_ok=True)
     rendered = KAFKA_PROPERTIES_TEMPLATE.read_text().format(
         broker_port=layout.kafka_port,
         controller_port=layout.controller_port,
         data_dir=layout.kafka_data,
     )
+    if extra:
+        # java.util.Properties keeps the last value of a repeated key.
+        rendered += "\n# Given to start_kafka; these replace the template's.\n"
+        rendered += "".join(f"{key}={value}\n" for key, value in extra.items())
     path = layout.root / "kafka" / "server.properties"
     path.write_text(rendered)
     return path
 
 
-def _format_kafka_storage(java: str, classpath: str, properties: Path) -> None:
+def _format_kafka_storage(
+    java: str, classpath: str, properties: Path, scram_credentials: Sequence[str] = ()
+) -> None:
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    scram = [arg for credential in scram_credentials for arg in ("--add-scram", credential)]
     result = subprocess.run(
         [
             java,
@@ -342,13 +361,17 @@ def _format_kafka_storage(java: str, classpath: str, properties: Path) -> None:
             cluster_id,
             "--config",
             str(properties),
+            *scram,
         ],
         capture_output=True,
         text=True,
         check=False,
     )
     if result.returncode != 0:
-        raise StackError(f"Kafka storage format failed:\n{result.stdout}{result.stderr}")
+        output = result.stdout + result.stderr
+        for credential in scram_credentials:
+            output = output.replace(credential, "SCRAM-...=[redacted]")
+        raise StackError(f"Kafka storage format failed:\n{output}")
 
 
 def _spawn(layout: StackLayout, service: str, argv: list[str]) -> int:

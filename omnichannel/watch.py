@@ -17,6 +17,7 @@ from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.journal import JournalEntry
 from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.settlement import Settlement
+from omnichannel.kafka_settings import client_config
 from omnichannel.settings import SettingError
 from omnichannel.topics import Topics
 
@@ -46,8 +47,8 @@ def watch(
         contract_of(topic, Topics.from_env()), schema_registry_url, topic
     )
     consumer = Consumer(
-        {
-            "bootstrap.servers": ",".join(brokers),
+        client_config(brokers)
+        | {
             "group.id": f"omni-watch-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest" if from_beginning else "latest",
             "enable.auto.commit": False,
