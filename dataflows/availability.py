@@ -24,6 +24,7 @@ from datetime import timedelta
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 
+from omnichannel import logs, metrics
 from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.order_event import OrderEvent
@@ -56,21 +57,26 @@ def build(
     """The availability flow on `brokers`."""
     flow = Dataflow("availability")
     inputs = [topics.canonical_orders, topics.canonical_movements]
-    decoded = consume_canonical(flow, brokers, inputs, decoder, tail)
+    read = consume_canonical(flow, brokers, inputs, decoder, tail)
+    decoded = metrics.tap("meter_decoded", read, metrics.decoded(flow.flow_id, topics))
     orders = only("orders", decoded, OrderEvent)
     movements = only("movements", decoded, InventoryMovement)
     unreadable = only("unreadable", decoded, ExceptionRecord)
     # Orders become stock changes per order, then every change meets its SKU's positions.
     published = availability("availability", orders, movements, settings)
+    updates = metrics.tap("meter_latency", published.updates, metrics.availability_latency)
+    found = metrics.tap("meter_anomalies", published.anomalies, metrics.anomalies(flow.flow_id))
     routed = op.merge(
         "all_outputs",
-        op.map("route_updates", published.updates, lambda u: route_availability(u, topics)),
-        op.map("route_anomalies", published.anomalies, lambda a: route_anomaly(a, topics)),
+        op.map("route_updates", updates, lambda u: route_availability(u, topics)),
+        op.map("route_anomalies", found, lambda a: route_anomaly(a, topics)),
         op.map("route_exceptions", unreadable, lambda e: route_exception(e, topics)),
     )
     op.output("produce", op.map("encode", routed, encoder.encode), CheckedKafkaSink(brokers))
     if redis_url:
-        op.output("read_model", published.updates, RedisReadModelSink(redis_url, prefix=prefix))
+        read_model = RedisReadModelSink(redis_url, prefix=prefix)
+        metrics.watch_read_model(read_model)
+        op.output("read_model", updates, read_model)
     else:
         logger.warning("REDIS_URL is not set: the Redis read model is not written")
     return flow
@@ -78,6 +84,8 @@ def build(
 
 def build_from_env() -> Dataflow:
     """The flow configured from the environment; a bad setting stops it with the setting's name."""
+    logs.configure_from_env("availability")
+    metrics.serve_from_env("availability")
     registry = schema_registry_url_from_env()
     topics = Topics.from_env()
     return build(

@@ -22,6 +22,7 @@ from datetime import timedelta
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 
+from omnichannel import logs, metrics
 from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.settlement import Settlement
@@ -50,11 +51,17 @@ def build(
     """The finance flow on `brokers`."""
     flow = Dataflow("finance")
     inputs = [topics.canonical_orders, topics.canonical_settlements]
-    decoded = consume_canonical(flow, brokers, inputs, decoder, tail)
-    orders = only("orders", decoded, OrderEvent)
+    read = consume_canonical(flow, brokers, inputs, decoder, tail)
+    decoded = metrics.tap("meter_decoded", read, metrics.decoded(flow.flow_id, topics))
+    orders = metrics.tap(
+        "meter_order_aging", only("orders", decoded, OrderEvent), metrics.OrderAging()
+    )
     settlements = only("settlements", decoded, Settlement)
     unreadable = only("unreadable", decoded, ExceptionRecord)
     books = finance("finance", orders, settlements, settings)
+    found = metrics.tap("meter_anomalies", books.anomalies, metrics.anomalies(flow.flow_id))
+    refused = metrics.tap("meter_refused", books.exceptions, metrics.postings_refused(flow.flow_id))
+    summaries = metrics.tap("meter_reconciliation", books.summaries, metrics.Reconciliation())
     # Postings go once, across crashes too; the rest is at least once (and harmless twice).
     postings = op.map(
         "encode_postings", books.entries, lambda e: encoder.encode(route_posting(e, topics))
@@ -66,10 +73,10 @@ def build(
     )
     routed = op.merge(
         "all_outputs",
-        op.map("route_anomalies", books.anomalies, lambda a: route_anomaly(a, topics)),
-        op.map("route_exceptions", books.exceptions, lambda e: route_exception(e, topics)),
+        op.map("route_anomalies", found, lambda a: route_anomaly(a, topics)),
+        op.map("route_exceptions", refused, lambda e: route_exception(e, topics)),
         op.map("route_unreadable", unreadable, lambda e: route_exception(e, topics)),
-        op.map("route_summaries", books.summaries, lambda s: route_summary(s, topics)),
+        op.map("route_summaries", summaries, lambda s: route_summary(s, topics)),
     )
     op.output("produce", op.map("encode", routed, encoder.encode), CheckedKafkaSink(brokers))
     return flow
@@ -77,6 +84,8 @@ def build(
 
 def build_from_env() -> Dataflow:
     """The flow configured from the environment; a bad setting stops it with the setting's name."""
+    logs.configure_from_env("finance")
+    metrics.serve_from_env("finance")
     registry = schema_registry_url_from_env()
     topics = Topics.from_env()
     return build(

@@ -22,9 +22,10 @@ import bytewax.operators as op
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 
+from omnichannel import logs, metrics
 from omnichannel.encoding import RecordEncoder
 from omnichannel.kafka_io import CheckedKafkaSink, log_consumer_error, raw_record
-from omnichannel.kafka_settings import kafka_brokers_from_env
+from omnichannel.kafka_settings import client_config, kafka_brokers_from_env
 from omnichannel.reference import reference_from_env
 from omnichannel.settings import env_bool, schema_registry_url_from_env
 from omnichannel.topics import Topics
@@ -42,12 +43,26 @@ def build(
     """The normalization flow on `brokers`."""
     flow = Dataflow("normalization")
     # Every input feed; Kafka partitions are spread over the workers, nothing is exchanged.
-    consumed = kop.input("consume", flow, brokers=brokers, topics=topics.inputs, tail=tail)
+    consumed = kop.input(
+        "consume",
+        flow,
+        brokers=brokers,
+        topics=topics.inputs,
+        tail=tail,
+        add_config=client_config(brokers),
+    )
     op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
-    raw = op.map("as_raw_record", consumed.oks, raw_record)
+    read = metrics.tap("meter_consumed", consumed.oks, metrics.consumed(flow.flow_id))
+    raw = op.map("as_raw_record", read, raw_record)
     # One canonical event or one exception record per input record, never none.
     normalized = op.map("normalize", raw, lambda r: normalizer.normalize(r, datetime.now(UTC)))
-    routed = op.map("route", normalized, lambda result: route_normalized(result, topics))
+    # Counted: in = processed + exceptions, per source topic and channel.
+    counted = metrics.tap(
+        "meter_normalized",
+        normalized,
+        metrics.normalized(flow.flow_id, metrics.input_channels(topics)),
+    )
+    routed = op.map("route", counted, lambda result: route_normalized(result, topics))
     encoded = op.map("encode", routed, encoder.encode)
     op.output("produce", encoded, CheckedKafkaSink(brokers))
     return flow
@@ -55,6 +70,8 @@ def build(
 
 def build_from_env() -> Dataflow:
     """The flow configured from the environment; a bad setting stops it with the setting's name."""
+    logs.configure_from_env("normalization")
+    metrics.serve_from_env("normalization")
     topics = Topics.from_env()
     return build(
         brokers=kafka_brokers_from_env(),

@@ -11,13 +11,14 @@ omni exceptions replay             send repaired exception records back to their
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from omnichannel import localstack
+from omnichannel import localstack, logs
 from omnichannel.contracts.cli import add_contracts_parser, run_contracts
 from omnichannel.contracts.common import Channel
 from omnichannel.contracts.exception_record import ExceptionReason
@@ -34,6 +35,8 @@ from omnichannel.topics import Topics
 from omnichannel.watch import watch
 from operators.normalize import Normalizer
 from state.read_model_cli import add_availability_parser, run_availability
+
+logger = logging.getLogger(__name__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -195,10 +198,13 @@ def _check_reference(file: Path | None) -> int:
 
 
 def _run_flow(args: argparse.Namespace) -> int:
+    # JSON log lines unless told otherwise: the flow's process inherits the setting.
+    os.environ.setdefault("LOG_FORMAT", "json")
+    logs.configure_from_env(args.flow)
     settings = RecoverySettings.from_env(args.flow)
     partitions = prepare(settings)
     where = f"{settings.directory} ({partitions} partitions)" if partitions else "off"
-    print(f"omni run {args.flow}: recovery {where}", file=sys.stderr, flush=True)
+    logger.info("omni run %s: recovery %s", args.flow, where)
     argv = run_arguments(args.flow, settings)
     for flag, value in (
         ("-w", args.workers_per_process),

@@ -18,10 +18,11 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import KafkaError as DeliveryError
 from confluent_kafka import Message, Producer
 
+from omnichannel import metrics
 from omnichannel.contracts.common import Contract
 from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.decoding import CanonicalDecoder
-from omnichannel.kafka_settings import producer_config
+from omnichannel.kafka_settings import client_config, producer_config
 from operators.adapters.raw import RawRecord
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def raw_record(message: SourceMessage) -> RawRecord:
 
 def log_consumer_error(step_id: str, error: KafkaError[bytes | None, bytes | None]) -> None:
     """Consumer errors are the broker's (a lost connection): librdkafka retries them itself."""
-    logger.warning("%s: Kafka consumer error: %s", step_id, error.err)
+    logger.warning("%s: Kafka consumer error: %s", step_id, error.err, extra={"step": step_id})
 
 
 def consume_canonical(
@@ -73,15 +74,24 @@ def consume_canonical(
     tail: bool,
 ) -> Stream[Contract | ExceptionRecord]:
     """Canonical topics read and decoded; an unreadable record becomes an exception record."""
-    consumed = kop.input("consume", flow, brokers=brokers, topics=topics, tail=tail)
+    consumed = kop.input(
+        "consume",
+        flow,
+        brokers=brokers,
+        topics=topics,
+        tail=tail,
+        add_config=client_config(brokers),
+    )
     op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
-    raw = op.map("as_raw_record", consumed.oks, raw_record)
+    read = metrics.tap("meter_consumed", consumed.oks, metrics.consumed(flow.flow_id))
+    raw = op.map("as_raw_record", read, raw_record)
     return op.map("decode", raw, lambda record: decoder.decode(record, flow.flow_id))
 
 
 class _CheckedPartition(StatelessSinkPartition[OutboundRecord]):
     def __init__(self, step_id: str, producer: Producer) -> None:
         self._step_id = step_id
+        self._flow = step_id.partition(".")[0]
         self._producer = producer
         self._refused: list[str] = []
 
@@ -106,6 +116,7 @@ class _CheckedPartition(StatelessSinkPartition[OutboundRecord]):
                     self._producer.poll(0.5)
             self._producer.poll(0)
         self._flush()
+        metrics.delivered(self._flow, (item.topic for item in items))
 
     def _flush(self) -> None:
         remaining = self._producer.flush(FLUSH_TIMEOUT_S)

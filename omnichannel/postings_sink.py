@@ -22,8 +22,9 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from confluent_kafka import KafkaError as DeliveryError
 
+from omnichannel import metrics
 from omnichannel.kafka_io import OutboundRecord
-from omnichannel.kafka_settings import producer_config
+from omnichannel.kafka_settings import client_config, producer_config
 from omnichannel.partitioning import partition_for
 
 logger = logging.getLogger(__name__)
@@ -36,9 +37,7 @@ def keys_written(
     brokers: list[str], topic: str, partition: int, start: int | None
 ) -> tuple[set[bytes], int]:
     """The keys in one partition from `start` (None: the beginning) to its end, and that end."""
-    consumer = Consumer(
-        {"bootstrap.servers": ",".join(brokers), "group.id": "omni-postings-resume"}
-    )
+    consumer = Consumer(client_config(brokers) | {"group.id": "omni-postings-resume"})
     try:
         low, high = consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=READ_TIMEOUT_S
@@ -69,10 +68,16 @@ def keys_written(
 
 class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
     def __init__(
-        self, brokers: list[str], topic: str, partition: int, resume_from: int | None
+        self,
+        brokers: list[str],
+        topic: str,
+        partition: int,
+        resume_from: int | None,
+        flow: str,
     ) -> None:
         self._topic = topic
         self._partition = partition
+        self._flow = flow
         self._producer = Producer(producer_config(brokers))
         self._already, self._next_offset = keys_written(brokers, topic, partition, resume_from)
         if self._already:
@@ -81,6 +86,7 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
                 topic,
                 partition,
                 len(self._already),
+                extra={"flow": flow, "topic": topic, "partition": partition},
             )
         self._refused: list[str] = []
 
@@ -93,9 +99,11 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
                 self._next_offset = max(self._next_offset, written_at + 1)
 
     def write_batch(self, items: list[OutboundRecord]) -> None:
+        sent = 0
         for item in items:
             if item.key in self._already:
                 continue
+            sent += 1
             while True:
                 try:
                     self._producer.produce(
@@ -109,10 +117,15 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
                 except BufferError:
                     self._producer.poll(0.5)
             self._producer.poll(0)
-        if self._producer.flush(FLUSH_TIMEOUT_S):
+        remaining = self._producer.flush(FLUSH_TIMEOUT_S)
+        if remaining or self._refused:
+            failed = metrics.POSTINGS_FAILED.labels(self._flow, metrics.NOT_DELIVERED)
+            failed.inc(remaining + len(self._refused))
+        if remaining:
             raise RuntimeError(f"{self._topic}[{self._partition}]: postings not delivered in time")
         if self._refused:
             raise RuntimeError(f"{self._topic}[{self._partition}]: refused: {self._refused[0]}")
+        metrics.EVENTS_OUT.labels(self._flow, self._topic).inc(sent)
 
     def snapshot(self) -> int:
         return self._next_offset
@@ -135,9 +148,7 @@ class PostingsSink(FixedPartitionedSink[OutboundRecord, int]):
     def _partition_count(self) -> int:
         """The postings topic's partitions, asked of the broker once the flow starts."""
         if self._partitions is None:
-            consumer = Consumer(
-                {"bootstrap.servers": ",".join(self._brokers), "group.id": "omni-postings"}
-            )
+            consumer = Consumer(client_config(self._brokers) | {"group.id": "omni-postings"})
             try:
                 found = consumer.list_topics(self._topic, timeout=READ_TIMEOUT_S).topics
             finally:
@@ -158,4 +169,5 @@ class PostingsSink(FixedPartitionedSink[OutboundRecord, int]):
     def build_part(
         self, step_id: str, for_part: str, resume_state: int | None
     ) -> _PostingsPartition:
-        return _PostingsPartition(self._brokers, self._topic, int(for_part), resume_state)
+        flow = step_id.partition(".")[0]
+        return _PostingsPartition(self._brokers, self._topic, int(for_part), resume_state, flow)

@@ -79,7 +79,9 @@ def fresh_topics(new_topic: TopicFactory, input_partitions: int = 1) -> Topics:
 
 
 def topic_env(topics: Topics) -> dict[str, str]:
-    return {f"TOPIC_{name.upper()}": value for name, value in topics.model_dump().items()}
+    # METRICS_PORT=0: tests run flows side by side, and each would take the default port.
+    env = {f"TOPIC_{name.upper()}": value for name, value in topics.model_dump().items()}
+    return env | {"METRICS_PORT": "0"}
 
 
 def run_flow(module: str, env: dict[str, str], timeout: float = 300) -> str:
