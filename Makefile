@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv up down status test test-unit test-integration lint format demo demo-live lock clean
+.PHONY: help venv up down status test test-unit test-integration chaos k8s lint format demo demo-live lock clean
 
 help: ## list the targets and what each is for
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -38,6 +38,13 @@ test-unit: $(STAMP) ## run the unit tests only (no servers)
 
 test-integration: $(STAMP) ## run the tests against the real Kafka broker and Redis server
 	$(BIN)/pytest -m integration
+
+chaos: $(STAMP) ## a 100,000-event day through all flows on the local stack, killed -9 ten times; prints what held
+	$(BIN)/omni stack up
+	$(BIN)/python -m tests.chaos
+
+k8s: $(STAMP) ## render the Kubernetes manifests and validate them offline (kustomize, kubernetes-validate, promtool)
+	$(BIN)/pytest tests/unit/test_k8s_manifests.py -ra
 
 lint: $(STAMP) ## ruff (lint and format check) and mypy, strict
 	$(BIN)/ruff check .
