@@ -1,8 +1,9 @@
 """The finance step as Bytewax stateful logic, keyed by order, with an event-time watermark.
 
 A waiting event's grace is measured in event time. An order's own state only sees its own
-events, so the step shares a watermark between the orders of the process: the newest event
-time any of them has taken (a floor of wall time covers the batches: see the ledger). While
+events, so the step shares a watermark between the orders of the process: the low watermark of
+the source partitions its events came from (see `Watermark`; a floor of wall time covers the
+batches: see the ledger). While
 events wait, the logic wakes every second (wall clock) to check it; at the end of a bounded
 input every waiting event is let go.
 """
@@ -22,25 +23,44 @@ from operators.finance.ledger import FinanceOutput, FinanceSettings, OrderLedger
 from operators.finance.reconciliation import ChannelBooks, Measure
 
 CHECK_EVERY = timedelta(seconds=1)
+# A source partition silent for this long no longer holds the watermark back.
+IDLE_AFTER = timedelta(seconds=30)
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 class Watermark:
-    """The newest event time read so far, shared by the workers of one process."""
+    """How far event time has got on every input partition, shared by the workers of a process.
 
-    def __init__(self) -> None:
+    The value is the low watermark: the least, over the source partitions that are still
+    active, of the newest event time each has delivered. A partition that lags (a store's
+    backlog, a consumer that fell behind, a partition just added) holds it back, so an event
+    does not give up on a predecessor that is still to come on a slower partition. A partition
+    that has delivered nothing for `idle_after` of wall time stops holding it back (a sparse
+    feed must not stall every grace), and counts again with its next event.
+    """
+
+    def __init__(self, idle_after: timedelta = IDLE_AFTER) -> None:
         self._lock = threading.Lock()
-        self._value: datetime | None = None
+        self._idle_after = idle_after
+        # (topic, partition) -> (newest event time, wall time it last delivered)
+        self._partitions: dict[tuple[str, int], tuple[datetime, datetime]] = {}
 
-    def observe(self, event: OrderEvent) -> OrderEvent:
+    def observe(self, event: OrderEvent, now: datetime | None = None) -> OrderEvent:
+        seen = now or datetime.now(UTC)
+        where = (event.source.topic, event.source.partition)
         with self._lock:
-            if self._value is None or event.event_time > self._value:
-                self._value = event.event_time
+            newest = self._partitions.get(where)
+            time = event.event_time if newest is None else max(newest[0], event.event_time)
+            self._partitions[where] = (time, seen)
         return event
 
-    @property
-    def value(self) -> datetime | None:
-        return self._value
+    def value_at(self, now: datetime) -> datetime | None:
+        """The low watermark at wall time `now`; None before any event."""
+        with self._lock:
+            if not self._partitions:
+                return None
+            active = [t for t, seen in self._partitions.values() if now - seen < self._idle_after]
+            return min(active) if active else max(t for t, _ in self._partitions.values())
 
 
 class OrderLedgerLogic(StatefulLogic[OrderEvent, FinanceOutput, bytes]):
@@ -60,7 +80,7 @@ class OrderLedgerLogic(StatefulLogic[OrderEvent, FinanceOutput, bytes]):
 
     def on_item(self, value: OrderEvent) -> tuple[Iterable[FinanceOutput], bool]:
         now = self._last_seen = datetime.now(UTC)
-        self._watermark.observe(value)
+        self._watermark.observe(value, now)
         outputs = self.ledger.apply(value, self._settings, now)
         return outputs + self._expire(now), StatefulLogic.RETAIN
 
@@ -83,7 +103,7 @@ class OrderLedgerLogic(StatefulLogic[OrderEvent, FinanceOutput, bytes]):
         return pickle.dumps(self.ledger, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _expire(self, now: datetime) -> list[FinanceOutput]:
-        watermark = self._watermark.value
+        watermark = self._watermark.value_at(now)
         if watermark is None or not self.ledger.waiting:
             return []
         return self.ledger.expire(watermark, self._settings, now)

@@ -50,7 +50,12 @@ class FlowProcess:
             process_id, processes, first_port = self.cluster
             addresses = ";".join(f"127.0.0.1:{first_port + n}" for n in range(processes))
             command += ["-i", str(process_id), "-a", addresses]
-        env = {**os.environ, **self.env, TAIL_SETTING[self.flow]: "true" if tail else "false"}
+        env = {
+            **os.environ,
+            "METRICS_PORT": "0",  # several flows share this machine: no port of their own
+            **self.env,
+            TAIL_SETTING[self.flow]: "true" if tail else "false",
+        }
         with (self.log_dir / f"{self.name}.log").open("ab") as log:
             log.write(f"--- start {self.starts} (tail={tail})\n".encode())
             log.flush()

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import bytewax.operators as op
@@ -22,7 +18,6 @@ from redis.connection import AbstractConnection
 
 from omnichannel.contracts.availability import AvailabilityUpdate
 from omnichannel.contracts.common import Channel
-from omnichannel.localstack import ensure_command, wait_for_redis
 from omnichannel.settings import Connections
 from state.read_model import (
     ReadModelError,
@@ -35,6 +30,7 @@ from state.read_model import (
 )
 from state.read_model_cli import run_availability
 from tests.conftest import RedisNamespace
+from tests.integration.own_servers import OwnRedis
 from tests.unit.contract_examples import WEB_AVAILABILITY
 
 # A batch held back by an outage must not hold the flow up for longer than this.
@@ -190,44 +186,6 @@ def test_availability_command_fails_for_a_key_never_written(
 
     assert run_availability(args) == 1
     assert f"nothing stored at {redis_namespace.prefix}atp:web:SKU-0" in capsys.readouterr().err
-
-
-@dataclass
-class OwnRedis:
-    """A redis-server of the test's own on a free loopback port, to kill and restart at will."""
-
-    port: int
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        command = [ensure_command("redis-server", "redis-server"), "--port", str(self.port)]
-        command += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        wait_for_redis(self.url, self.process.pid, self.log)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    """Started by the test; killed at the end whatever happened."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = OwnRedis(port, tmp_path / "redis.log")
-    try:
-        yield server
-    finally:
-        server.kill()
 
 
 def timed(action: Callable[[], None]) -> float:
