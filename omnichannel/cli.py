@@ -2,6 +2,7 @@
 
 omni stack up|down|status          the local Kafka broker and Redis server
 omni topics create                 create every topic of the project
+omni topics grow --partitions N    add partitions for peak season (docs/peak-season.md)
 omni reference check [FILE]        check a reference data file
 omni contracts write|check|release the Avro contracts and their evolution gate
 omni generate --out DIR            generate a synthetic trading day
@@ -24,7 +25,7 @@ from omnichannel.contracts.common import Channel
 from omnichannel.contracts.exception_record import ExceptionReason
 from omnichannel.demo import run_demo
 from omnichannel.exception_replay import replay
-from omnichannel.kafka_admin import delete_topics, ensure_topics
+from omnichannel.kafka_admin import delete_topics, ensure_topics, grow_topics
 from omnichannel.kafka_settings import kafka_brokers_from_env
 from omnichannel.recovery import FLOWS, RecoverySettings, prepare, run_arguments
 from omnichannel.reference import DEFAULT_REFERENCE_FILE, load_reference
@@ -48,9 +49,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack = commands.add_parser("stack", help="the local Kafka broker and Redis server")
     stack.add_argument("action", choices=["up", "down", "status"])
 
-    topics = commands.add_parser("topics", help="create every topic of the project")
-    topics.add_argument("action", choices=["create"])
-    topics.add_argument("--partitions", type=int, default=3, help="partitions per topic")
+    topics = commands.add_parser(
+        "topics", help="create every topic of the project, or grow topics' partitions"
+    )
+    topics.add_argument("action", choices=["create", "grow"])
+    topics.add_argument(
+        "--partitions", type=int, default=3, help="partitions per topic (grow: the new count)"
+    )
+    topics.add_argument(
+        "--only",
+        choices=["inputs", "canonical", "outputs", "all"],
+        default="all",
+        help="grow: which of the project's topics (default all)",
+    )
     topics.add_argument("--replication-factor", type=int, default=1)
     topics.add_argument(
         "--recreate", action="store_true", help="delete the topics first (loses their data)"
@@ -115,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "stack":
         return _stack(args.action)
+    if args.command == "topics" and args.action == "grow":
+        return _grow_topics(args.partitions, args.only)
     if args.command == "topics":
         return _create_topics(args.partitions, args.replication_factor, args.recreate)
     if args.command == "watch":
@@ -164,19 +177,41 @@ def _stack(action: str) -> int:
     return 0
 
 
-def _create_topics(partitions: int, replication_factor: int, recreate: bool) -> int:
+def _project_topics(which: str = "all") -> list[str]:
     topics = Topics.from_env()
-    names = [
-        *topics.inputs,
-        topics.canonical_orders,
-        topics.canonical_movements,
-        topics.canonical_settlements,
-        topics.exceptions,
-        topics.anomalies,
-        topics.postings,
-        topics.reconciliation,
-        *(topics.availability(channel) for channel in Channel),
-    ]
+    groups = {
+        "inputs": topics.inputs,
+        "canonical": [
+            topics.canonical_orders,
+            topics.canonical_movements,
+            topics.canonical_settlements,
+        ],
+        "outputs": [
+            topics.exceptions,
+            topics.anomalies,
+            topics.postings,
+            topics.reconciliation,
+            *(topics.availability(channel) for channel in Channel),
+        ],
+    }
+    return [name for group, names in groups.items() if which in (group, "all") for name in names]
+
+
+def _grow_topics(partitions: int, which: str) -> int:
+    try:
+        before = grow_topics(kafka_brokers_from_env(), _project_topics(which), partitions)
+    except ValueError as exc:
+        print(f"omni topics grow: {exc}", file=sys.stderr)
+        return 1
+    for name, count in before.items():
+        change = f"{count} -> {partitions}" if count < partitions else f"{count} (unchanged)"
+        print(f"  {name}: {change}")
+    print("restart the flows (rolling) so that they read the new partitions: docs/peak-season.md")
+    return 0
+
+
+def _create_topics(partitions: int, replication_factor: int, recreate: bool) -> int:
+    names = _project_topics()
     brokers = kafka_brokers_from_env()
     if recreate:
         print(f"deleted {len(delete_topics(brokers, names))} topics")

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from omnichannel.kafka_settings import client_config
 
@@ -55,3 +55,29 @@ def delete_topics(brokers: list[str], names: Iterable[str]) -> list[str]:
                 raise TimeoutError(f"topics still listed 60s after deletion: {doomed}")
             time.sleep(0.2)
     return doomed
+
+
+def grow_topics(brokers: list[str], names: Iterable[str], partitions: int) -> dict[str, int]:
+    """Raise each topic to `partitions` partitions; return the count each had before.
+
+    Kafka can add partitions, never remove them; a topic that already has as many is left
+    alone, and one with more is an error (naming it), since shrinking is not possible. Keys
+    hash over the new count from then on: see docs/peak-season.md for what that does to order.
+    """
+    admin = AdminClient({**client_config(brokers)})
+    listed = admin.list_topics(timeout=30).topics
+    missing = sorted(name for name in names if name not in listed)
+    if missing:
+        raise ValueError(f"no such topics: {', '.join(missing)}")
+    before = {name: len(listed[name].partitions) for name in dict.fromkeys(names)}
+    larger = sorted(name for name, count in before.items() if count > partitions)
+    if larger:
+        raise ValueError(
+            f"{', '.join(larger)} already have more than {partitions} partitions; "
+            "Kafka cannot remove partitions"
+        )
+    grow = [NewPartitions(name, partitions) for name, count in before.items() if count < partitions]
+    if grow:
+        for future in admin.create_partitions(grow, operation_timeout=30).values():
+            future.result(timeout=60)
+    return before

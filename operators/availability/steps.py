@@ -12,6 +12,7 @@ from omnichannel.contracts.anomaly import Anomaly
 from omnichannel.contracts.availability import AvailabilityUpdate
 from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.order_event import OrderEvent
+from omnichannel.metrics import counting_keys
 from operators.availability.logic import (
     DEFAULT_ORDER_RETENTION,
     OrderStockLogic,
@@ -43,7 +44,9 @@ def availability(
     order_changes = op.stateful(
         "order_stock",
         by_order,
-        lambda state: OrderStockLogic(state, order_retention),
+        counting_keys(
+            "availability", "order_stock", lambda state: OrderStockLogic(state, order_retention)
+        ),
     )
     deltas = op.map("drop_order_key", order_changes, lambda keyed: keyed[1])
     counted = op.map("movement_as_change", movements, stock_change)
@@ -51,7 +54,11 @@ def availability(
     # Every location of a SKU in one state: a channel's number spans its locations.
     by_sku = op.key_on("key_by_sku", changes, lambda change: change.sku)
     published = op.stateful(
-        "sku_stock", by_sku, lambda state: SkuAvailabilityLogic(state, settings)
+        "sku_stock",
+        by_sku,
+        counting_keys(
+            "availability", "sku_stock", lambda state: SkuAvailabilityLogic(state, settings)
+        ),
     )
     results = op.map("drop_sku_key", published, lambda keyed: keyed[1])
     split = op.branch("updates_or_anomalies", results, _is_update)

@@ -13,6 +13,7 @@ from omnichannel.contracts.journal import JournalEntry
 from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.reconciliation import ReconciliationSummary
 from omnichannel.contracts.settlement import Settlement
+from omnichannel.metrics import counting_keys
 from operators.finance.ledger import FinanceSettings
 from operators.finance.logic import OrderLedgerLogic, ReconciliationLogic, Watermark
 from operators.finance.postings import settlement_entry
@@ -42,7 +43,11 @@ def finance(
     # One order's events, in their order of arrival, through its ledger.
     by_order = op.key_on("key_by_order", orders, lambda event: event.correlation_id)
     posted = op.stateful(
-        "order_ledger", by_order, lambda state: OrderLedgerLogic(state, settings, watermark)
+        "order_ledger",
+        by_order,
+        counting_keys(
+            "finance", "order_ledger", lambda state: OrderLedgerLogic(state, settings, watermark)
+        ),
     )
     results = op.map("drop_order_key", posted, lambda keyed: keyed[1])
     # A settlement is posted as it comes: its rows were checked to sum to the deposit.
@@ -60,7 +65,11 @@ def finance(
     measures = only("measures", results, Measure)
     by_channel = op.key_on("key_by_channel", measures, lambda m: f"{m.channel}:{m.currency}")
     windows = op.stateful(
-        "reconciliation", by_channel, lambda state: ReconciliationLogic(state, settings.grace)
+        "reconciliation",
+        by_channel,
+        counting_keys(
+            "finance", "reconciliation", lambda state: ReconciliationLogic(state, settings.grace)
+        ),
     )
     summaries = op.map("drop_channel_key", windows, lambda keyed: keyed[1])
     return FinanceOut(entries, anomalies, refused, summaries)

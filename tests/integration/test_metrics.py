@@ -272,6 +272,11 @@ def test_availability_and_finance_metrics_while_they_run(
     assert books.total("omni_order_aging_seconds_count", channel="pos") == 0
     channels = {labels["channel"] for labels in books.label_sets("omni_reconciliation_gap")}
     assert channels == {"web", "pos", "marketplace"}
+    assert books.total("omni_keys_in_state", step="order_ledger") > 100
+    # One key per (channel, currency) the day trades in.
+    assert books.total("omni_keys_in_state", step="reconciliation") == len(
+        books.label_sets("omni_reconciliation_gap")
+    )
 
     published = availability.wait_for(
         lambda s: (
@@ -291,6 +296,8 @@ def test_availability_and_finance_metrics_while_they_run(
     promtool_check(published.text)
     updates = published.total("omni_availability_latency_seconds_count")
     assert updates > 0
+    assert published.total("omni_keys_in_state", step="sku_stock") > 10
+    assert published.total("omni_keys_in_state", step="order_stock") > 100
     assert updates == sum(
         records_in(kafka_bootstrap, [topics.availability(channel)]) for channel in Channel
     )
