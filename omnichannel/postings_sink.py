@@ -82,10 +82,13 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
         self._already, self._next_offset = keys_written(brokers, topic, partition, resume_from)
         if self._already:
             logger.warning(
-                "%s[%d]: %d postings were written after the last snapshot; not sending them again",
+                "%s[%d]: %d postings were written after the last snapshot (offsets %s to %d); "
+                "not sending them again",
                 topic,
                 partition,
                 len(self._already),
+                "the start" if resume_from is None else resume_from,
+                self._next_offset - 1,
                 extra={"flow": flow, "topic": topic, "partition": partition},
             )
         self._refused: list[str] = []

@@ -16,8 +16,8 @@ from omnichannel.contracts.settlement import Settlement
 from omnichannel.metrics import counting_keys
 from operators.finance.ledger import FinanceSettings
 from operators.finance.logic import OrderLedgerLogic, ReconciliationLogic, Watermark
-from operators.finance.postings import settlement_entry
 from operators.finance.reconciliation import Measure
+from operators.finance.settlements import SettlementOnceLogic, settlement_key
 from operators.streams import only
 
 
@@ -49,16 +49,20 @@ def finance(
             "finance", "order_ledger", lambda state: OrderLedgerLogic(state, settings, watermark)
         ),
     )
-    results = op.map("drop_order_key", posted, lambda keyed: keyed[1])
-    # A settlement is posted as it comes: its rows were checked to sum to the deposit.
-    paid_out = op.map(
-        "settlement_entry", settlements, lambda s: settlement_entry(s, settings.reference)
+    from_orders = op.map("drop_order_key", posted, lambda keyed: keyed[1])
+    # A settlement is posted once per settlement id (its rows were checked to sum to the
+    # deposit); the same report delivered again is reported, not paid out twice.
+    by_settlement = op.key_on("key_by_settlement", settlements, settlement_key)
+    settled = op.stateful(
+        "settlement_once",
+        by_settlement,
+        counting_keys(
+            "finance", "settlement_once", lambda state: SettlementOnceLogic(state, settings)
+        ),
     )
-    entries = op.merge(
-        "all_entries",
-        only("entries", results, JournalEntry),
-        paid_out,
-    )
+    from_settlements = op.map("drop_settlement_key", settled, lambda keyed: keyed[1])
+    results = op.merge("all_results", from_orders, from_settlements)
+    entries = only("entries", results, JournalEntry)
     anomalies = only("anomalies", results, Anomaly)
     refused = only("exceptions", results, ExceptionRecord)
     # Hourly reconciliation per channel and currency, from what the ledgers measured.

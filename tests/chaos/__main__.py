@@ -83,6 +83,8 @@ def summary(report: ChaosReport) -> Table:
         table.add_row(*row)
     for example in availability.examples:
         table.add_row("mismatch", example, "")
+    for doubled in postings.doubled_at[:10]:
+        table.add_row("doubled", doubled, "")
     return table
 
 

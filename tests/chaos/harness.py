@@ -180,9 +180,11 @@ def run_chaos(
         report.availability = _judge_availability(bootstrap, topics, redis_url, prefix, day)
         report.accounting = _judge_accounting(bootstrap, topics)
     finally:
-        if created:
+        if created and report.ok:
             for future in admin.delete_topics(created, operation_timeout=30).values():
                 future.result(timeout=60)
+        elif created:
+            say(f"topics kept for a post-mortem: chaos.{run}.*")
     report.seconds = time.monotonic() - began
     return report
 
@@ -255,9 +257,14 @@ def _kill_at_random(
 
 def _judge_postings(bootstrap: str, topics: Topics, expected: set[str]) -> PostingsVerdict:
     codec = codec_for(JournalEntry, None)
-    entries = [codec.decode_model(r.value) for r in read_topic(bootstrap, topics.postings)]
+    records = read_topic(bootstrap, topics.postings)
+    entries = [codec.decode_model(r.value) for r in records]
     unbalanced = sum(1 for entry in entries if not balanced(entry))
-    return postings_verdict(expected, (e.idempotency_key for e in entries), unbalanced)
+    posted = [
+        (entry.idempotency_key, f"{record.partition}:{record.offset}")
+        for entry, record in zip(entries, records, strict=True)
+    ]
+    return postings_verdict(expected, posted, unbalanced)
 
 
 def _judge_availability(

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -30,6 +29,8 @@ class PostingsVerdict:
     extra: int
     doubled: int
     unbalanced: int
+    # Where each doubled key was written: "key @ partition:offset (timestamp ms), ..."
+    doubled_at: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -37,18 +38,28 @@ class PostingsVerdict:
 
 
 def postings_verdict(
-    expected_keys: Iterable[str], posted_keys: Iterable[str], unbalanced: int
+    expected_keys: Iterable[str],
+    posted: Iterable[tuple[str, str]],
+    unbalanced: int,
 ) -> PostingsVerdict:
-    """Compare the keys on the postings topic with those an uninterrupted run posts."""
+    """Compare the keys on the postings topic with those an uninterrupted run posts.
+
+    `posted` holds (idempotency key, where it was written) for every record on the topic.
+    """
     expected = set(expected_keys)
-    posted = Counter(posted_keys)
+    places: dict[str, list[str]] = {}
+    for key, where in posted:
+        places.setdefault(key, []).append(where)
     return PostingsVerdict(
         expected=len(expected),
-        present=len(posted),
-        lost=len(expected - posted.keys()),
-        extra=len(posted.keys() - expected),
-        doubled=sum(count - 1 for count in posted.values()),
+        present=len(places),
+        lost=len(expected - places.keys()),
+        extra=len(places.keys() - expected),
+        doubled=sum(len(at) - 1 for at in places.values()),
         unbalanced=unbalanced,
+        doubled_at=tuple(
+            f"{key} @ {', '.join(at)}" for key, at in sorted(places.items()) if len(at) > 1
+        ),
     )
 
 
