@@ -43,7 +43,7 @@ REFERENCE = load_reference()
 def test_one_process_to_two_and_back_from_the_same_recovery_store(
     kafka_bootstrap: str, new_topic: TopicFactory, tmp_path: Path
 ) -> None:
-    scenario = generate(ScenarioSettings(seed=11, events=40_000, skus=400), REFERENCE)
+    scenario = generate(ScenarioSettings(seed=11, events=30_000, skus=400), REFERENCE)
     write_jsonl(scenario, tmp_path / "day")
     topics = fresh_topics(new_topic)
     produce_to_kafka(
