@@ -227,6 +227,8 @@ class OrderLedger:
                 )
             )
         elif kind is _E.STORE_VOID:
+            # Taken back at the till: reconciled as refunded, against the reversal's credit.
+            outputs.append(self._measure(event, "refunded", event.totals.grand_total))
             outputs.extend(self._reverse_receipt(event))
         return outputs
 

@@ -57,6 +57,16 @@ def test_every_entry_balances_and_sales_add_up_to_the_cent(
     assert len({entry["idempotency_key"] for entry in entries}) == len(entries)
     journal = [JournalEntry.model_validate(entry) for entry in entries]
     assert posted_net_sales(journal) == net_sales(day)
+    # An hour with nothing finance could not post reconciles exactly: everything shipped was
+    # invoiced, and everything refunded, returned or voided was credited.
+    newest = {}
+    for summary in read_avro_file(out / "finance.reconciliation.avro"):
+        newest[(summary["channel"], summary["currency"], summary["window_start"])] = summary
+    clean = [summary for summary in newest.values() if summary["gaps"] == 0]
+    assert clean
+    for summary in clean:
+        assert summary["shipped"] == summary["invoiced"], summary
+        assert summary["refunded"] == summary["credited"], summary
 
 
 def test_injected_faults_are_detected_and_clean_events_are_not_flagged(tmp_path: Path) -> None:
