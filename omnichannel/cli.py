@@ -3,6 +3,7 @@
 omni stack up|down|status          the local Kafka broker and Redis server
 omni topics create                 create every topic of the project
 omni topics grow --partitions N    add partitions for peak season (docs/peak-season.md)
+omni recovery spread --from --to   move a stopped flow's recovery partitions between processes
 omni reference check [FILE]        check a reference data file
 omni contracts write|check|release the Avro contracts and their evolution gate
 omni generate --out DIR            generate a synthetic trading day
@@ -27,7 +28,7 @@ from omnichannel.demo import run_demo
 from omnichannel.exception_replay import replay
 from omnichannel.kafka_admin import delete_topics, ensure_topics, grow_topics
 from omnichannel.kafka_settings import kafka_brokers_from_env
-from omnichannel.recovery import FLOWS, RecoverySettings, prepare, run_arguments
+from omnichannel.recovery import FLOWS, RecoverySettings, prepare, run_arguments, spread
 from omnichannel.reference import DEFAULT_REFERENCE_FILE, load_reference
 from omnichannel.replay_run import replay as replay_files
 from omnichannel.scenario.cli import add_generate_parser, run_generate
@@ -99,6 +100,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--coalesce-ms", type=int, default=0, help="availability coalescing window (default 0)"
     )
 
+    recovery = commands.add_parser(
+        "recovery", help="move a stopped flow's recovery partitions between processes"
+    )
+    recovery.add_argument("action", choices=["spread"])
+    recovery.add_argument(
+        "--from", dest="sources", type=Path, nargs="+", required=True,
+        help="every directory holding the flow's partitions now",
+    )  # fmt: skip
+    recovery.add_argument(
+        "--to", dest="targets", type=Path, nargs="+", required=True,
+        help="one directory per process, in process-id order: partition p goes to the "
+        "(p mod processes)-th",
+    )  # fmt: skip
+
     run = commands.add_parser("run", help="run a flow on Kafka, with recovery (on by default)")
     run.add_argument("flow", choices=FLOWS)
     run.add_argument("-w", "--workers-per-process", type=int, help="Bytewax workers")
@@ -126,6 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "stack":
         return _stack(args.action)
+    if args.command == "recovery":
+        placed = spread(args.sources, args.targets)
+        for target in args.targets:
+            held = sorted(p for p, path in placed.items() if path.parent == target)
+            print(f"  {target}: partitions {', '.join(map(str, held))}")
+        return 0
     if args.command == "topics" and args.action == "grow":
         return _grow_topics(args.partitions, args.only)
     if args.command == "topics":
@@ -237,7 +258,8 @@ def _run_flow(args: argparse.Namespace) -> int:
     os.environ.setdefault("LOG_FORMAT", "json")
     logs.configure_from_env(args.flow)
     settings = RecoverySettings.from_env(args.flow)
-    partitions = prepare(settings)
+    processes = len(args.addresses.split(";")) if args.addresses else 1
+    partitions = prepare(settings, args.process_id or 0, processes)
     where = f"{settings.directory} ({partitions} partitions)" if partitions else "off"
     logger.info("omni run %s: recovery %s", args.flow, where)
     argv = run_arguments(args.flow, settings)
