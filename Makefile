@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv up down status test test-unit test-integration chaos k8s lint format demo demo-live lock clean
+.PHONY: help venv up down status test test-unit test-integration chaos k8s bench bench-latency bench-scaling lint format demo demo-live lock clean
 
 help: ## list the targets and what each is for
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -42,6 +42,18 @@ test-integration: $(STAMP) ## run the tests against the real Kafka broker and Re
 chaos: $(STAMP) ## a 100,000-event day through all flows on the local stack, killed -9 ten times; prints what held
 	$(BIN)/omni stack up
 	$(BIN)/python -m tests.chaos
+
+bench: $(STAMP) ## throughput of each flow against a raw Kafka pass-through, 1,000,000 events (out/bench, docs/benchmarks.md)
+	$(BIN)/omni stack up
+	$(BIN)/python -m omnichannel.bench throughput
+
+bench-latency: $(STAMP) ## input-to-output latency per output topic at 5,000 events/s, with and without coalescing
+	$(BIN)/omni stack up
+	$(BIN)/python -m omnichannel.bench latency
+
+bench-scaling: $(STAMP) ## the same work on 1 worker, 2 workers in a process, and 2 processes
+	$(BIN)/omni stack up
+	$(BIN)/python -m omnichannel.bench scaling
 
 k8s: $(STAMP) ## render the Kubernetes manifests and validate them offline (kustomize, kubernetes-validate, promtool)
 	$(BIN)/pytest tests/unit/test_k8s_manifests.py -ra

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar, cast, overload
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from omnichannel.contracts.avro_compiled import CompiledCodec, Uncompiled
 from omnichannel.contracts.avro_schema import avro_schema
 from omnichannel.contracts.common import Contract
 
@@ -71,7 +72,13 @@ def to_avro_record(instance: Contract) -> dict[str, Any]:
 
 
 class AvroCodec(RecordCodec[M]):
-    """Single-object encoding under one schema, parsed once; `decode` accepts only that schema."""
+    """Single-object encoding under one schema, parsed once; `decode` accepts only that schema.
+
+    A codec built from a model writes and reads its instances through a writer and a reader
+    compiled from the schema (`omnichannel.contracts.avro_compiled`): the same bytes and the
+    same instances as fastavro and pydantic, several times faster. A record the compiled path
+    does not take goes through fastavro and pydantic, to the same result or the same error.
+    """
 
     @overload
     def __init__(self: AvroCodec[M], model_or_schema: type[M]) -> None: ...
@@ -88,12 +95,38 @@ class AvroCodec(RecordCodec[M]):
             self.schema = avro_schema(model_or_schema)
         self.parsed = parse_schema(self.schema)
         self.canonical_form, self.fingerprint = schema_fingerprint(self.schema)
-        self._header = SINGLE_OBJECT_MARKER + self.fingerprint
+        self.header = SINGLE_OBJECT_MARKER + self.fingerprint
+        self.compiled: CompiledCodec | None = None
+        if self.model is not None:
+            try:
+                self.compiled = CompiledCodec(self.model, self.schema)
+            except Uncompiled:
+                self.compiled = None
+
+    def encode_model(self, instance: M) -> bytes:
+        """Return the framed Avro bytes of a contract instance."""
+        if self.compiled is not None and type(instance) is self.model:
+            try:
+                return self.compiled.write(instance, self.header)
+            except Exception:  # noqa: BLE001 - not for the compiled path: see below
+                # fastavro writes it, to the same bytes, or raises the error it always raised.
+                return self.encode(to_avro_record(instance))
+        return self.encode(to_avro_record(instance))
+
+    def decode_model(self, data: bytes) -> M:
+        """Return the contract instance that `data` holds, validated by the model."""
+        if self.compiled is not None and data.startswith(self.header):
+            try:
+                return cast(M, self.compiled.read(data, SINGLE_OBJECT_HEADER_LENGTH))
+            except Exception:  # noqa: BLE001 - not for the compiled path: see below
+                # fastavro and pydantic read it, to the same instance, or raise their error.
+                return super().decode_model(data)
+        return super().decode_model(data)
 
     def encode(self, record: Mapping[str, Any]) -> bytes:
         """Return header + Avro binary body of `record`."""
         buffer = BytesIO()
-        buffer.write(self._header)
+        buffer.write(self.header)
         schemaless_writer(buffer, self.parsed, record)
         return buffer.getvalue()
 
@@ -136,6 +169,16 @@ class SchemaStore(RecordCodec[M]):
     def encode(self, record: Mapping[str, Any]) -> bytes:
         """Return the record in single-object encoding under the current schema."""
         return self.current.encode(record)
+
+    def encode_model(self, instance: M) -> bytes:
+        """Return the framed Avro bytes of a contract instance, under the current schema."""
+        return self.current.encode_model(instance)
+
+    def decode_model(self, data: bytes) -> M:
+        """Return the contract instance in `data`, from its writer's schema, validated."""
+        if data.startswith(self.current.header):
+            return self.current.decode_model(data)
+        return super().decode_model(data)
 
     def decode(self, data: bytes) -> dict[str, Any]:
         """Return the record in `data`, read from its writer's schema into the current one."""

@@ -1,4 +1,8 @@
-"""Checks and conversions every adapter applies to payload fields: JSON, money, time, stock."""
+"""Checks and conversions every adapter applies to payload fields: JSON, money, time, stock.
+
+Canonical events are built with `canonical`: the adapter has checked every value already, so
+pydantic's validation is skipped, except where an amount could still break Money's bounds.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,31 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from omnichannel.contracts.common import Channel
+from omnichannel.contracts.common import (
+    MONEY_PRECISION,
+    MONEY_SCALE,
+    Channel,
+    Contract,
+    field_layout,
+    trusted,
+)
 from omnichannel.contracts.exception_record import ExceptionReason
 from omnichannel.reference import ReferenceData
 from operators.adapters.raw import Refused
 
 PayloadT = TypeVar("PayloadT", bound=BaseModel)
+C = TypeVar("C", bound=Contract)
+
+# What json.loads(text, parse_float=Decimal) builds for every call, built once.
+_JSON = json.JSONDecoder(parse_float=Decimal)
+_IMPLAUSIBLE = Decimal(10) ** 13
+# Money's validator refuses an amount from this size on (18 digits, 4 of them places).
+_MONEY_LIMIT = Decimal(10) ** (MONEY_PRECISION - MONEY_SCALE)
+# Amounts and timestamps repeat (prices, the second of an event): each text is parsed once,
+# up to this many; the values are immutable, so sharing them is safe.
+_CACHE_SIZE = 1 << 16
+_amounts: dict[tuple[str, int | None, bool], Decimal] = {}
+_timestamps: dict[str, datetime] = {}
 
 
 class Payload(BaseModel):
@@ -35,7 +58,10 @@ def decode_json_object(value: bytes, max_bytes: int) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise Refused(ExceptionReason.NOT_UTF8, f"payload is not UTF-8: {exc}") from None
     try:
-        document = json.loads(text, parse_float=Decimal)
+        if text.startswith("\ufeff"):
+            # What json.loads says of it (its decoder alone would say something else).
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        document = _JSON.decode(text)
     except json.JSONDecodeError as exc:
         raise Refused(ExceptionReason.MALFORMED_JSON, f"payload is not JSON: {exc}") from None
     if not isinstance(document, dict):
@@ -61,6 +87,17 @@ def validate_payload(model: type[PayloadT], document: dict[str, Any]) -> Payload
 
 def money(text: str, field: str, exponent: int | None = 4, *, signed: bool = False) -> Decimal:
     """A decimal string as an exact amount with no more places than the currency allows."""
+    key = (text, exponent, signed)
+    amount = _amounts.get(key)
+    if amount is None:
+        amount = _money(text, field, exponent, signed)
+        if len(_amounts) >= _CACHE_SIZE:
+            _amounts.clear()
+        _amounts[key] = amount
+    return amount
+
+
+def _money(text: str, field: str, exponent: int | None, signed: bool) -> Decimal:
     try:
         amount = Decimal(text)
     except InvalidOperation:
@@ -77,13 +114,23 @@ def money(text: str, field: str, exponent: int | None = 4, *, signed: bool = Fal
             ExceptionReason.INVALID_AMOUNT,
             f"{field}: {text} has {places} decimal places, the currency allows {exponent}",
         )
-    if abs(amount) >= Decimal(10) ** 13:
+    if abs(amount) >= _IMPLAUSIBLE:
         raise Refused(ExceptionReason.INVALID_AMOUNT, f"{field}: {text} is implausibly large")
     return amount
 
 
 def timestamp(text: str, field: str) -> datetime:
     """An ISO-8601 timestamp with its offset, in UTC; a timestamp without a zone is refused."""
+    moment = _timestamps.get(text)
+    if moment is None:
+        moment = _timestamp(text, field)
+        if len(_timestamps) >= _CACHE_SIZE:
+            _timestamps.clear()
+        _timestamps[text] = moment
+    return moment
+
+
+def _timestamp(text: str, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
@@ -153,6 +200,27 @@ def require_equal(stated: Decimal, computed: Decimal, what: str) -> None:
             ExceptionReason.TOTALS_MISMATCH,
             f"{what} is {stated} but its parts add up to {computed}",
         )
+
+
+def canonical(model: type[C], values: dict[str, Any], exact: bool = True) -> C:
+    """The canonical instance of values the adapter has checked, without validating them again.
+
+    `values` holds every field of the model in its field order; `exact` says that every amount
+    among them has at most four places (it was read by `money` with a currency of at most four
+    decimals, or computed from such amounts by sums, products with unit counts and quantizing).
+    Then Money's bounds are all validation could still refuse, and they are checked here; if
+    one is broken (or `exact` is false), pydantic validates the values and refuses them with
+    the error it always gave.
+    """
+    count, money_fields = field_layout(model)
+    if exact and len(values) == count:
+        for name in money_fields:
+            amount = values[name]
+            if amount is not None and not -_MONEY_LIMIT < amount < _MONEY_LIMIT:
+                break
+        else:
+            return trusted(model, values)
+    return model(**values)
 
 
 def per_unit(amount: Decimal, units: int) -> Decimal:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from omnichannel.contracts.common import Channel
+from omnichannel.contracts.common import MONEY_SCALE, Channel
 from omnichannel.contracts.exception_record import ExceptionReason
 from omnichannel.contracts.order_event import (
     OrderEvent,
@@ -67,40 +67,49 @@ def to_order_event(document: dict[str, Any], raw: RawRecord, ref: ReferenceData)
     order = fields.validate_payload(MarketplaceOrder, document)
     currency = order.OrderTotal.CurrencyCode
     exponent = fields.channel_currency(currency, "OrderTotal.CurrencyCode", CHANNEL, ref)
-    lines = [_line(n, item, currency, exponent, ref) for n, item in enumerate(order.OrderItems)]
+    exact = exponent <= MONEY_SCALE
+    lines = [
+        _line(n, item, currency, exponent, exact, ref) for n, item in enumerate(order.OrderItems)
+    ]
     subtotal = sum((x.net_amount for x in lines), ZERO)
     tax_total = sum((x.tax_amount for x in lines), ZERO)
     grand_total = fields.money(order.OrderTotal.Amount, "OrderTotal.Amount", exponent)
     fields.require_equal(grand_total, subtotal + tax_total, "OrderTotal.Amount")
-    return OrderEvent(
-        event_id=f"marketplace:{order.AmazonOrderId}:{order.OrderStatus}:{order.LastUpdateDate}",
-        event_type=EVENT_TYPES[order.OrderStatus],
-        channel=CHANNEL,
-        order_id=order.AmazonOrderId,
-        document_id=order.AmazonOrderId,
-        channel_status=order.OrderStatus,
-        event_time=fields.timestamp(order.LastUpdateDate, "LastUpdateDate"),
-        order_placed_at=fields.timestamp(order.PurchaseDate, "PurchaseDate"),
-        location=fields.selling_location(order.ShipFromLocation, "ShipFromLocation", CHANNEL, ref),
-        currency=currency,
-        lines=lines,
-        discounts=[],
-        shipping=[],
-        totals=OrderTotals(
-            subtotal=subtotal,
-            discount_total=ZERO,
-            shipping_total=ZERO,
-            tax_total=tax_total,
-            grand_total=grand_total,
+    return fields.canonical(OrderEvent, {
+        "event_id": (
+            f"marketplace:{order.AmazonOrderId}:{order.OrderStatus}:{order.LastUpdateDate}"
         ),
-        restock=False,
-        correlation_id=f"marketplace:{order.AmazonOrderId}",
-        source=raw.coordinates(),
-    )
+        "event_type": EVENT_TYPES[order.OrderStatus],
+        "channel": CHANNEL,
+        "order_id": order.AmazonOrderId,
+        "document_id": order.AmazonOrderId,
+        "channel_status": order.OrderStatus,
+        "event_time": fields.timestamp(order.LastUpdateDate, "LastUpdateDate"),
+        "order_placed_at": fields.timestamp(order.PurchaseDate, "PurchaseDate"),
+        "location": fields.selling_location(
+            order.ShipFromLocation, "ShipFromLocation", CHANNEL, ref
+        ),
+        "currency": currency,
+        "lines": lines,
+        "discounts": [],
+        "shipping": [],
+        "totals": fields.canonical(OrderTotals, {
+            "subtotal": subtotal,
+            "discount_total": ZERO,
+            "shipping_total": ZERO,
+            "tax_total": tax_total,
+            "grand_total": grand_total,
+        }, exact),
+        "restock": False,
+        "tender": None,
+        "related_document_id": None,
+        "correlation_id": f"marketplace:{order.AmazonOrderId}",
+        "source": raw.coordinates(),
+    }, exact)  # fmt: skip
 
 
 def _line(
-    n: int, item: MarketplaceItem, currency: str, exponent: int, ref: ReferenceData
+    n: int, item: MarketplaceItem, currency: str, exponent: int, exact: bool, ref: ReferenceData
 ) -> OrderLine:
     where = f"OrderItems.{n}"
     for part, money in (("ItemPrice", item.ItemPrice), ("ItemTax", item.ItemTax)):
@@ -118,20 +127,21 @@ def _line(
     units = fields.quantity(item.QuantityOrdered, f"{where}.QuantityOrdered", ref)
     price = fields.money(item.ItemPrice.Amount, f"{where}.ItemPrice.Amount", exponent)
     tax_amount = fields.money(item.ItemTax.Amount, f"{where}.ItemTax.Amount", exponent)
-    return OrderLine(
-        line_id=item.OrderItemId,
-        sku=fields.known_sku(item.SellerSKU, f"{where}.SellerSKU", ref),
-        quantity=units,
-        unit_price=fields.per_unit(price, units),
-        net_amount=price,
-        discount_amount=ZERO,
-        tax_amount=tax_amount,
-        taxes=[
-            TaxAmount(
-                tax_code=tax.erp_code,
-                channel_tax_code=item.TaxCode,
-                rate=None if tax.rate is None else str(tax.rate),
-                amount=tax_amount,
-            )
+    return fields.canonical(OrderLine, {
+        "line_id": item.OrderItemId,
+        "sku": fields.known_sku(item.SellerSKU, f"{where}.SellerSKU", ref),
+        "quantity": units,
+        "unit_price": fields.per_unit(price, units),
+        "net_amount": price,
+        "discount_amount": ZERO,
+        "tax_amount": tax_amount,
+        "taxes": [
+            fields.canonical(TaxAmount, {
+                "tax_code": tax.erp_code,
+                "channel_tax_code": item.TaxCode,
+                "rate": None if tax.rate is None else str(tax.rate),
+                "amount": tax_amount,
+            }, exact)
         ],
-    )
+        "original_order_id": None,
+    }, exact)  # fmt: skip

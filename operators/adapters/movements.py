@@ -49,14 +49,14 @@ def to_movement(document: dict[str, Any], raw: RawRecord, ref: ReferenceData) ->
             )
         units = movement.quantity
         fields.quantity(abs(units), "quantity", ref)
-    return InventoryMovement(
-        movement_id=movement.movement_id,
-        movement_type=MovementType(movement.type.lower()),
-        sku=fields.known_sku(movement.sku, "sku", ref),
-        location=fields.stock_location(movement.location, "location", ref),
-        quantity=units,
-        event_time=fields.timestamp(movement.ts, "ts"),
-        reference=movement.reference,
-        correlation_id=f"movement:{movement.movement_id}",
-        source=raw.coordinates(),
-    )
+    return fields.canonical(InventoryMovement, {
+        "movement_id": movement.movement_id,
+        "movement_type": MovementType(movement.type.lower()),
+        "sku": fields.known_sku(movement.sku, "sku", ref),
+        "location": fields.stock_location(movement.location, "location", ref),
+        "quantity": units,
+        "event_time": fields.timestamp(movement.ts, "ts"),
+        "reference": movement.reference,
+        "correlation_id": f"movement:{movement.movement_id}",
+        "source": raw.coordinates(),
+    })  # fmt: skip

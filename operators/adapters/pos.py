@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from omnichannel.contracts.common import Channel
+from omnichannel.contracts.common import MONEY_SCALE, Channel
 from omnichannel.contracts.exception_record import ExceptionReason
 from omnichannel.contracts.order_event import (
     OrderEvent,
@@ -70,47 +70,49 @@ def to_order_event(document: dict[str, Any], raw: RawRecord, ref: ReferenceData)
         raise Refused(ExceptionReason.INVALID_PAYLOAD, f"lines: a {receipt.type} needs lines")
     if receipt.type == "VOID" and receipt.voids_receipt_no is None:
         raise Refused(ExceptionReason.INVALID_PAYLOAD, "voids_receipt_no: a VOID must name one")
+    exact = exponent <= MONEY_SCALE
     lines = [
-        _line(n, line, store, receipt.type, exponent, ref) for n, line in enumerate(receipt.lines)
+        _line(n, line, store, receipt.type, exponent, exact, ref)
+        for n, line in enumerate(receipt.lines)
     ]
     gross = sum((x.net_amount + x.tax_amount for x in lines), ZERO)
     fields.require_equal(fields.money(receipt.total, "total", exponent), gross, "total")
     voided = None if receipt.voids_receipt_no is None else f"{store}:{receipt.voids_receipt_no}"
-    return OrderEvent(
-        event_id=f"pos:{own_id}",
-        event_type=EVENT_TYPES[receipt.type],
-        channel=CHANNEL,
+    return fields.canonical(OrderEvent, {
+        "event_id": f"pos:{own_id}",
+        "event_type": EVENT_TYPES[receipt.type],
+        "channel": CHANNEL,
         # A void moves the lifecycle of the receipt it cancels.
-        order_id=voided if receipt.type == "VOID" and voided else own_id,
-        document_id=own_id,
-        channel_status=receipt.type,
-        event_time=fields.timestamp(receipt.ts, "ts"),
-        order_placed_at=fields.timestamp(receipt.ts, "ts"),
-        location=store,
-        currency=receipt.currency,
-        lines=lines,
-        discounts=[],
-        shipping=[],
-        totals=OrderTotals(
-            subtotal=sum((x.net_amount for x in lines), ZERO),
-            discount_total=ZERO,
-            shipping_total=ZERO,
-            tax_total=sum((x.tax_amount for x in lines), ZERO),
-            grand_total=gross,
-        ),
-        restock=receipt.type == "RETURN",
-        tender=receipt.tender,
-        related_document_id=voided,
-        correlation_id=f"pos:{voided if receipt.type == 'VOID' and voided else own_id}",
-        source=raw.coordinates(),
-    )
+        "order_id": voided if receipt.type == "VOID" and voided else own_id,
+        "document_id": own_id,
+        "channel_status": receipt.type,
+        "event_time": fields.timestamp(receipt.ts, "ts"),
+        "order_placed_at": fields.timestamp(receipt.ts, "ts"),
+        "location": store,
+        "currency": receipt.currency,
+        "lines": lines,
+        "discounts": [],
+        "shipping": [],
+        "totals": fields.canonical(OrderTotals, {
+            "subtotal": sum((x.net_amount for x in lines), ZERO),
+            "discount_total": ZERO,
+            "shipping_total": ZERO,
+            "tax_total": sum((x.tax_amount for x in lines), ZERO),
+            "grand_total": gross,
+        }, exact),
+        "restock": receipt.type == "RETURN",
+        "tender": receipt.tender,
+        "related_document_id": voided,
+        "correlation_id": f"pos:{voided if receipt.type == 'VOID' and voided else own_id}",
+        "source": raw.coordinates(),
+    }, exact)  # fmt: skip
 
 
 def _line(
-    n: int, line: PosLine, store: str, kind: str, exponent: int, ref: ReferenceData
+    n: int, line: PosLine, store: str, kind: str, exponent: int, exact: bool, ref: ReferenceData
 ) -> OrderLine:
     where = f"lines.{n}"
-    sku = ref.sku_for_ean(line.ean)
+    sku = _sku_for_ean(ref, line.ean)
     if sku is None:
         raise Refused(ExceptionReason.UNKNOWN_EAN, f"{where}.ean: EAN {line.ean!r} maps to no SKU")
     tax = ref.tax_codes.get(line.tax_code)
@@ -137,23 +139,43 @@ def _line(
         raise Refused(
             ExceptionReason.INVALID_PAYLOAD, f"{where}.original_receipt_no: a RETURN line needs it"
         )
-    return OrderLine(
-        line_id=str(n),
-        sku=sku,
-        quantity=units,
-        unit_price=fields.per_unit(net + discount, units),
-        net_amount=net,
-        discount_amount=discount,
-        tax_amount=gross - net,
-        taxes=[
-            TaxAmount(
-                tax_code=tax.erp_code,
-                channel_tax_code=line.tax_code,
-                rate=str(tax.rate),
-                amount=gross - net,
-            )
+    return fields.canonical(OrderLine, {
+        "line_id": str(n),
+        "sku": sku,
+        "quantity": units,
+        "unit_price": fields.per_unit(net + discount, units),
+        "net_amount": net,
+        "discount_amount": discount,
+        "tax_amount": gross - net,
+        "taxes": [
+            fields.canonical(TaxAmount, {
+                "tax_code": tax.erp_code,
+                "channel_tax_code": line.tax_code,
+                "rate": str(tax.rate),
+                "amount": gross - net,
+            }, exact)
         ],
-        original_order_id=(
+        "original_order_id": (
             None if line.original_receipt_no is None else f"{store}:{line.original_receipt_no}"
         ),
-    )
+    }, exact)  # fmt: skip
+
+
+# EAN to SKU per reference data: a pure function of the two, worked out once per EAN (the
+# check digit costs more than the rest of a line). Bounded, as EANs come from the outside.
+_EAN_CACHE_SIZE = 1 << 18
+_skus_by_ean: dict[int, tuple[ReferenceData, dict[str, str | None]]] = {}
+
+
+def _sku_for_ean(ref: ReferenceData, ean: str) -> str | None:
+    known = _skus_by_ean.get(id(ref))
+    if known is None or known[0] is not ref:
+        # The reference data is kept with its cache, so that its id is never reused.
+        known = _skus_by_ean[id(ref)] = (ref, {})
+    cache = known[1]
+    if ean in cache:
+        return cache[ean]
+    if len(cache) >= _EAN_CACHE_SIZE:
+        cache.clear()
+    sku = cache[ean] = ref.sku_for_ean(ean)
+    return sku

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from omnichannel.contracts.common import SourceCoordinates
+from omnichannel.contracts.common import SourceCoordinates, trusted
 from omnichannel.contracts.exception_record import ExceptionReason, ExceptionRecord
 
 
@@ -22,17 +22,19 @@ class RawRecord:
     replay_count: int = 0
 
     def coordinates(self) -> SourceCoordinates:
-        return SourceCoordinates(
-            topic=self.topic,
-            partition=self.partition,
-            offset=self.offset,
-            key=None if self.key is None else self.key.decode("utf-8", errors="replace"),
-            timestamp=(
+        # Every value is of its field's type already (an aware UTC datetime, str, int):
+        # validation could not refuse or change any of them.
+        return trusted(SourceCoordinates, {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "key": None if self.key is None else self.key.decode("utf-8", errors="replace"),
+            "timestamp": (
                 None
                 if self.timestamp_ms is None
                 else datetime.fromtimestamp(self.timestamp_ms / 1000, tz=UTC)
             ),
-        )
+        })  # fmt: skip
 
 
 class Refused(Exception):

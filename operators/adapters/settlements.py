@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from omnichannel.contracts.common import Channel
+from omnichannel.contracts.common import MONEY_SCALE, Channel
 from omnichannel.contracts.exception_record import ExceptionReason
 from omnichannel.contracts.settlement import Settlement, SettlementAmount, SettlementRow
 from omnichannel.reference import ReferenceData
@@ -48,7 +48,8 @@ def to_settlement(document: dict[str, Any], raw: RawRecord, ref: ReferenceData) 
     """The canonical settlement for one report, refused unless its rows sum to its deposit."""
     report = fields.validate_payload(SettlementReport, document)
     exponent = fields.channel_currency(report.currency, "currency", CHANNEL, ref)
-    rows = [_row(n, row, exponent, ref) for n, row in enumerate(report.rows)]
+    exact = exponent <= MONEY_SCALE
+    rows = [_row(n, row, exponent, exact, ref) for n, row in enumerate(report.rows)]
     deposit = fields.money(report.deposit, "deposit", exponent, signed=True)
     rows_sum = sum((a.amount for row in rows for a in row.amounts), Decimal(0))
     if rows_sum != deposit:
@@ -61,35 +62,37 @@ def to_settlement(document: dict[str, Any], raw: RawRecord, ref: ReferenceData) 
     end = fields.timestamp(report.end, "end")
     if end < start:
         raise Refused(ExceptionReason.INVALID_PAYLOAD, f"end: {report.end} is before start")
-    return Settlement(
-        settlement_id=report.settlement_id,
-        marketplace=report.marketplace,
-        period_start=start,
-        period_end=end,
-        currency=report.currency,
-        deposit=deposit,
-        rows=rows,
-        correlation_id=f"settlement:{report.settlement_id}",
-        source=raw.coordinates(),
-    )
+    return fields.canonical(Settlement, {
+        "settlement_id": report.settlement_id,
+        "marketplace": report.marketplace,
+        "period_start": start,
+        "period_end": end,
+        "currency": report.currency,
+        "deposit": deposit,
+        "rows": rows,
+        "correlation_id": f"settlement:{report.settlement_id}",
+        "source": raw.coordinates(),
+    }, exact)  # fmt: skip
 
 
-def _row(n: int, row: SettlementRowPayload, exponent: int, ref: ReferenceData) -> SettlementRow:
+def _row(
+    n: int, row: SettlementRowPayload, exponent: int, exact: bool, ref: ReferenceData
+) -> SettlementRow:
     where = f"rows.{n}"
     amounts = [
-        SettlementAmount(
-            component=name,
-            amount=fields.money(text, f"{where}.{name}", exponent, signed=True),
-        )
+        fields.canonical(SettlementAmount, {
+            "component": name,
+            "amount": fields.money(text, f"{where}.{name}", exponent, signed=True),
+        }, exact)
         for name in AMOUNT_COMPONENTS
         if (text := getattr(row, name)) is not None
-    ]
+    ]  # fmt: skip
     if not amounts:
         raise Refused(ExceptionReason.INVALID_PAYLOAD, f"{where}: a row needs at least one amount")
-    return SettlementRow(
-        row_type=row.type,
-        order_id=row.order_id,
-        sku=None if row.sku is None else fields.known_sku(row.sku, f"{where}.sku", ref),
-        description=row.description,
-        amounts=amounts,
-    )
+    return fields.canonical(SettlementRow, {
+        "row_type": row.type,
+        "order_id": row.order_id,
+        "sku": None if row.sku is None else fields.known_sku(row.sku, f"{where}.sku", ref),
+        "description": row.description,
+        "amounts": amounts,
+    }, exact)  # fmt: skip

@@ -26,8 +26,10 @@ shipped, so a refund that overtakes its fulfilment never advertises goods not ye
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from operator import attrgetter
+from typing import Any
 
 from omnichannel.contracts.common import Channel
 from omnichannel.contracts.order_event import OrderEvent, OrderEventType
@@ -66,6 +68,23 @@ class OrderStock:
     receipt: tuple[str, Document] | None = None  # ("sale" or "return", the receipt)
     emitted_reserved: Quantities = field(default_factory=dict)
     emitted_effects: Effects = field(default_factory=dict)
+
+    def copy(self) -> OrderStock:
+        """An independent copy: what a snapshot holds.
+
+        The values in the dicts are immutable, or dicts that are replaced and never changed in
+        place, so new dicts of the same values suffice.
+        """
+        return OrderStock(
+            dict(self.ordered), self.ordered_as_of, self.placed, self.cancelled, self.voided,
+            self.marketplace_shipped_at, dict(self.shipments), dict(self.restocks), self.receipt,
+            dict(self.emitted_reserved), dict(self.emitted_effects),
+        )  # fmt: skip
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by value: a slotted dataclass otherwise pickles through a Python
+        # __getstate__ that looks its fields up on every call.
+        return OrderStock, _ORDER_STOCK_FIELDS(self)
 
     def apply(self, event: OrderEvent) -> list[StockDelta]:
         """Fold the event into the facts; return the stock changes that follow."""
@@ -174,6 +193,9 @@ class OrderStock:
                 change(spot, now_effect[0], 0, now_effect[1], claimed=sold)
         self.emitted_effects = effects
         return changes
+
+
+_ORDER_STOCK_FIELDS = attrgetter(*(f.name for f in fields(OrderStock)))
 
 
 def _summed(documents: Iterable[Quantities]) -> Quantities:

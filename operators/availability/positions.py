@@ -12,8 +12,10 @@ exactly and is ignored: the stock keeps its running figure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import Any
 
 DEFAULT_COUNT_HORIZON = timedelta(days=2)
 
@@ -29,6 +31,17 @@ class Position:
     complete_from: datetime | None = None
     # (event time, on-hand change) since the last count, oldest first.
     changes: list[tuple[datetime, int]] = field(default_factory=list)
+
+    def copy(self) -> Position:
+        """An independent copy (the changes are immutable tuples, so a new list holds them)."""
+        return Position(
+            self.on_hand, self.reserved, self.counted_at, self.complete_from, list(self.changes)
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by value: a slotted dataclass otherwise pickles through a Python
+        # __getstate__ that looks its fields up on every call.
+        return Position, _POSITION_FIELDS(self)
 
     def apply(self, on_hand: int, reserved: int, event_time: datetime, horizon: timedelta) -> None:
         """Apply an on-hand and reservation change that happened at `event_time`."""
@@ -64,3 +77,6 @@ class Position:
             del self.changes[:drop]
             if self.complete_from is None or cutoff > self.complete_from:
                 self.complete_from = cutoff
+
+
+_POSITION_FIELDS = attrgetter(*(f.name for f in fields(Position)))

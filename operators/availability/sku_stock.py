@@ -17,14 +17,15 @@ with a later version that supersedes them, and then goes on as usual.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Literal, overload
+from operator import attrgetter
+from typing import Any, Literal, overload
 
 from omnichannel.contracts.anomaly import Anomaly, AnomalyType
 from omnichannel.contracts.availability import AvailabilityUpdate
-from omnichannel.contracts.common import Channel
+from omnichannel.contracts.common import Channel, checked
 from omnichannel.reference import ReferenceData
 from operators.availability.policy import available_to_sell, location_surplus
 from operators.availability.positions import DEFAULT_COUNT_HORIZON, Position
@@ -86,6 +87,19 @@ class SkuStock:
     # Movement ids applied, by event time, kept for the count horizon: a movement delivered
     # twice (an at-least-once producer, a normalization that resumed) moves stock once.
     movements: dict[str, datetime] = field(default_factory=dict)
+
+    def copy(self) -> SkuStock:
+        """An independent copy: what a snapshot holds."""
+        return SkuStock(
+            self.sku, {code: p.copy() for code, p in self.positions.items()},
+            self.newest_event_time, dict(self.published), set(self.pending), self.pending_until,
+            set(self.unsure), dict(self.movements),
+        )  # fmt: skip
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by value: a slotted dataclass otherwise pickles through a Python
+        # __getstate__ that looks its fields up on every call.
+        return SkuStock, _SKU_STOCK_FIELDS(self)
 
     def resumed(self) -> None:
         """This state was restored from a snapshot: what was published after it is unknown."""
@@ -184,20 +198,20 @@ class SkuStock:
         policy = settings.reference.channels[channel]
         locations = settings.locations(key)
         held = [self.positions[code] for code in locations if code in self.positions]
-        return AvailabilityUpdate(
-            channel=channel,
-            sku=self.sku,
-            location=location,
-            available_to_sell=number,
-            version=version,
-            event_time=self.newest_event_time or now,
-            on_hand=sum(p.on_hand for p in held),
-            reserved=sum(p.reserved for p in held),
-            safety_stock=policy.safety_stock * len(locations),
-            buffer=policy.buffer,
-            allocation_share=str(policy.allocation_share),
-            published_at=now,
-        )
+        return checked(AvailabilityUpdate, {
+            "channel": channel,
+            "sku": self.sku,
+            "location": location,
+            "available_to_sell": number,
+            "version": version,
+            "event_time": self.newest_event_time or now,
+            "on_hand": sum(p.on_hand for p in held),
+            "reserved": sum(p.reserved for p in held),
+            "safety_stock": policy.safety_stock * len(locations),
+            "buffer": policy.buffer,
+            "allocation_share": str(policy.allocation_share),
+            "published_at": now,
+        })  # fmt: skip
 
     def _oversell(
         self, change: StockDelta, settings: AvailabilitySettings, now: datetime
@@ -216,19 +230,23 @@ class SkuStock:
         offered = self.available(key, settings)
         shortfall = change.claimed - free
         return [
-            Anomaly(
-                anomaly_id=f"oversell:{change.channel}:{change.order_id}:{self.sku}:{change.location}",
-                anomaly_type=AnomalyType.OVERSELL,
-                entity_id=f"{self.sku}@{change.location}",
-                channel=change.channel,
-                event_time=change.event_time,
-                detected_at=now,
-                quantity=shortfall,
-                message=(
+            checked(Anomaly, {
+                "anomaly_id": (
+                    f"oversell:{change.channel}:{change.order_id}:{self.sku}:{change.location}"
+                ),
+                "anomaly_type": AnomalyType.OVERSELL,
+                "entity_id": f"{self.sku}@{change.location}",
+                "channel": change.channel,
+                "event_time": change.event_time,
+                "detected_at": now,
+                "quantity": shortfall,
+                "amount": None,
+                "currency": None,
+                "message": (
                     f"order {change.order_id} claimed {change.claimed} of {self.sku} at "
                     f"{change.location}, which had {free} free ({change.channel} offered {offered})"
                 ),
-                details={
+                "details": {
                     "order_id": change.order_id or "",
                     "sku": self.sku,
                     "location": change.location,
@@ -238,6 +256,9 @@ class SkuStock:
                     "reserved": str(position.reserved),
                     "offered": str(offered),
                 },
-                correlation_id=f"{change.channel}:{change.order_id}",
-            )
-        ]
+                "correlation_id": f"{change.channel}:{change.order_id}",
+            })
+        ]  # fmt: skip
+
+
+_SKU_STOCK_FIELDS = attrgetter(*(f.name for f in fields(SkuStock)))

@@ -12,10 +12,12 @@ event are forgotten, and at most `max_events` are kept, the oldest going first.
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import Enum
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
+from operator import attrgetter
+from typing import Any
 
 from omnichannel.contracts.order_event import OrderEvent
 
@@ -32,10 +34,17 @@ class Verdict(Enum):
     CONFLICTING_RESUBMISSION = "conflicting_resubmission"
 
 
+# What json.dumps(content, sort_keys=True) writes, with its C encoder made once instead of on
+# every call (the digests must stay those of earlier versions: they are kept in the state).
+_SORTED_JSON = c_make_encoder(
+    None, None, encode_basestring_ascii, None, ": ", ", ", True, False, True
+)
+
+
 def content_hash(event: OrderEvent) -> str:
     """A digest of what the event says, leaving out when and as what it was delivered."""
     content = event.model_dump(mode="json", exclude=_IDENTITY_FIELDS)
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256("".join(_SORTED_JSON(content, 0)).encode()).hexdigest()[:16]
 
 
 @dataclass(slots=True)
@@ -44,6 +53,15 @@ class EventMemory:
 
     seen: dict[str, datetime] = field(default_factory=dict)
     steps: dict[tuple[str, str], str] = field(default_factory=dict)  # (type, document) -> hash
+
+    def copy(self) -> EventMemory:
+        """An independent copy (its values are immutable)."""
+        return EventMemory(dict(self.seen), dict(self.steps))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by value: a slotted dataclass otherwise pickles through a Python
+        # __getstate__ that looks its fields up on every call.
+        return EventMemory, _EVENT_MEMORY_FIELDS(self)
 
     def classify(
         self,
@@ -70,3 +88,6 @@ class EventMemory:
             del self.seen[event_id]
         while len(self.seen) > max_events:
             del self.seen[min(self.seen, key=self.seen.__getitem__)]
+
+
+_EVENT_MEMORY_FIELDS = attrgetter(*(f.name for f in fields(EventMemory)))

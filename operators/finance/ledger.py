@@ -23,12 +23,14 @@ batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
+from operator import attrgetter
+from typing import Any
 
 from omnichannel.contracts.anomaly import Anomaly, AnomalyType
-from omnichannel.contracts.common import Channel
+from omnichannel.contracts.common import Channel, checked
 from omnichannel.contracts.exception_record import ExceptionReason, ExceptionRecord
 from omnichannel.contracts.journal import JournalEntry, JournalEntryType
 from omnichannel.contracts.order_event import OrderEvent, OrderEventType
@@ -75,6 +77,18 @@ class SoldLine:
     invoiced_net: Decimal = ZERO
     invoiced_tax: dict[str, Decimal] = field(default_factory=dict)
 
+    def copy(self) -> SoldLine:
+        """An independent copy (amounts and codes are immutable; the dicts are new)."""
+        return SoldLine(
+            self.sku, self.quantity, self.net, dict(self.tax), self.invoiced_quantity,
+            self.invoiced_net, dict(self.invoiced_tax),
+        )  # fmt: skip
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by value: a slotted dataclass otherwise pickles through a Python
+        # __getstate__ that looks its fields up on every call.
+        return SoldLine, _SOLD_LINE_FIELDS(self)
+
 
 @dataclass(slots=True)
 class OrderLedger:
@@ -92,6 +106,20 @@ class OrderLedger:
     posted: dict[str, JournalEntry] = field(default_factory=dict)  # by idempotency key
     waiting: list[OrderEvent] = field(default_factory=list)
     waiting_since: list[datetime] = field(default_factory=list)  # wall clock, per waiting event
+
+    def copy(self) -> OrderLedger:
+        """An independent copy: what a snapshot holds. Entries and events are immutable."""
+        return OrderLedger(
+            self.memory.copy(), self.currency, self.terms_as_of,
+            [line.copy() for line in self.lines], self.shipping, self.discount,
+            self.extras_invoiced, self.cancelled, self.placed_measured, dict(self.posted),
+            list(self.waiting), list(self.waiting_since),
+        )  # fmt: skip
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by value: a slotted dataclass otherwise pickles through a Python
+        # __getstate__ that looks its fields up on every call.
+        return OrderLedger, _ORDER_LEDGER_FIELDS(self)
 
     def apply(
         self, event: OrderEvent, settings: FinanceSettings, now: datetime
@@ -387,23 +415,27 @@ def _anomaly(
     kind: AnomalyType, event: OrderEvent, now: datetime, resolution: str, waited: bool = False
 ) -> Anomaly:
     where = f"{event.source.topic}:{event.source.partition}:{event.source.offset}"
-    return Anomaly(
-        anomaly_id=f"{kind.value}:{where}",
-        anomaly_type=kind,
-        entity_id=event.correlation_id,
-        channel=event.channel,
-        event_time=event.event_time,
-        detected_at=now,
-        message=f"{event.event_type} {event.document_id} of order {event.order_id}: {resolution}",
-        details={
+    return checked(Anomaly, {
+        "anomaly_id": f"{kind.value}:{where}",
+        "anomaly_type": kind,
+        "entity_id": event.correlation_id,
+        "channel": event.channel,
+        "event_time": event.event_time,
+        "detected_at": now,
+        "quantity": None,
+        "amount": None,
+        "currency": None,
+        "message": f"{event.event_type} {event.document_id} of order {event.order_id}: "
+        f"{resolution}",
+        "details": {
             "event_id": event.event_id,
             "event_type": event.event_type.value,
             "resolution": resolution,
             "source": where,
             "waited": str(waited).lower(),
         },
-        correlation_id=event.correlation_id,
-    )
+        "correlation_id": event.correlation_id,
+    })  # fmt: skip
 
 
 def _exception(
@@ -420,3 +452,7 @@ def _exception(
         step="finance",
         detected_at=now,
     )
+
+
+_SOLD_LINE_FIELDS = attrgetter(*(f.name for f in fields(SoldLine)))
+_ORDER_LEDGER_FIELDS = attrgetter(*(f.name for f in fields(OrderLedger)))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from omnichannel.contracts.common import Channel
+from omnichannel.contracts.common import Channel, checked
 from omnichannel.contracts.journal import JournalEntry, JournalEntryType, JournalLine
 from omnichannel.contracts.settlement import Settlement
 from omnichannel.reference import Account, ReferenceData
@@ -156,19 +156,19 @@ def _entry(
     entry_type: JournalEntryType, kind: str, posting: Posting, lines: Iterable[JournalLine]
 ) -> JournalEntry:
     kept = [line for line in lines if line.debit or line.credit]
-    entry = JournalEntry(
-        idempotency_key=idempotency_key(kind, posting),
-        entry_type=entry_type,
-        channel=posting.channel,
-        order_id=posting.order_id,
-        document_id=posting.document_id,
-        posting_date=posting.event_time.date(),
-        event_time=posting.event_time,
-        currency=posting.currency,
-        lines=kept,
-        source_event_ids=list(posting.source_event_ids),
-        correlation_id=posting.correlation_id,
-    )
+    entry = checked(JournalEntry, {
+        "idempotency_key": idempotency_key(kind, posting),
+        "entry_type": entry_type,
+        "channel": posting.channel,
+        "order_id": posting.order_id,
+        "document_id": posting.document_id,
+        "posting_date": posting.event_time.date(),
+        "event_time": posting.event_time,
+        "currency": posting.currency,
+        "lines": kept,
+        "source_event_ids": list(posting.source_event_ids),
+        "correlation_id": posting.correlation_id,
+    })  # fmt: skip
     if not balanced(entry):
         raise ValueError(f"{entry.idempotency_key}: debits and credits differ: {kept}")
     return entry
@@ -185,38 +185,55 @@ def _line(
     if debit < 0 or credit < 0:
         # A negative amount on one side is a positive one on the other.
         debit, credit = max(debit, ZERO) + max(-credit, ZERO), max(credit, ZERO) + max(-debit, ZERO)
-    return JournalLine(
-        account=account.number,
-        account_role=role,
-        debit=debit,
-        credit=credit,
-        tax_code=tax_code,
-        memo=memo,
-    )
+    return checked(JournalLine, {
+        "account": account.number,
+        "account_role": role,
+        "debit": debit,
+        "credit": credit,
+        "tax_code": tax_code,
+        "memo": memo,
+    })  # fmt: skip
 
 
 def _tax_line(
     ref: ReferenceData, erp_code: str, debit: Decimal = ZERO, credit: Decimal = ZERO
 ) -> JournalLine:
-    account = next(
-        (
-            Account(number=t.account, name=t.erp_code)
-            for t in ref.tax_codes.values()
-            if t.erp_code == erp_code
-        ),
-        None,
-    )
+    return _line(_tax_account(ref, erp_code), "tax_payable", debit, credit, memo="tax",
+                 tax_code=erp_code)  # fmt: skip
+
+
+# The tax account of each ERP tax code, per reference data: looked up once, not per line.
+_tax_accounts: dict[int, tuple[ReferenceData, dict[str, Account]]] = {}
+
+
+def _tax_account(ref: ReferenceData, erp_code: str) -> Account:
+    known = _tax_accounts.get(id(ref))
+    if known is None or known[0] is not ref:
+        # The reference data is kept with its accounts, so that its id is never reused.
+        known = _tax_accounts[id(ref)] = (ref, {})
+    account = known[1].get(erp_code)
     if account is None:
-        raise ValueError(f"no tax account for ERP tax code {erp_code}")
-    return _line(account, "tax_payable", debit, credit, memo="tax", tax_code=erp_code)
+        account = next(
+            (
+                Account(number=t.account, name=t.erp_code)
+                for t in ref.tax_codes.values()
+                if t.erp_code == erp_code
+            ),
+            None,
+        )
+        if account is None:
+            raise ValueError(f"no tax account for ERP tax code {erp_code}")
+        known[1][erp_code] = account
+    return account
 
 
 def _signed(number: str, role: str, amount: Decimal, memo: str | None = None) -> JournalLine:
     """Debit a positive amount, credit a negative one."""
-    return JournalLine(
-        account=number,
-        account_role=role,
-        debit=max(amount, ZERO),
-        credit=max(-amount, ZERO),
-        memo=memo,
-    )
+    return checked(JournalLine, {
+        "account": number,
+        "account_role": role,
+        "debit": max(amount, ZERO),
+        "credit": max(-amount, ZERO),
+        "tax_code": None,
+        "memo": memo,
+    })  # fmt: skip
