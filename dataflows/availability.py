@@ -24,7 +24,7 @@ from datetime import timedelta
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 
-from omnichannel import logs, metrics
+from omnichannel import collector, logs, metrics
 from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.order_event import OrderEvent
@@ -88,7 +88,7 @@ def build_from_env() -> Dataflow:
     metrics.serve_from_env("availability")
     registry = schema_registry_url_from_env()
     topics = Topics.from_env()
-    return build(
+    flow = build(
         brokers=kafka_brokers_from_env(),
         settings=AvailabilitySettings(
             reference_from_env(),
@@ -101,6 +101,8 @@ def build_from_env() -> Dataflow:
         tail=env_bool("AVAILABILITY_TAIL", default=True),
         prefix=os.environ.get("READ_MODEL_PREFIX") or DEFAULT_PREFIX,
     )
+    collector.configure_from_env()
+    return flow
 
 
 def __getattr__(name: str) -> Dataflow:

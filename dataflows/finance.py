@@ -22,7 +22,7 @@ from datetime import timedelta
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 
-from omnichannel import logs, metrics
+from omnichannel import collector, logs, metrics
 from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.settlement import Settlement
@@ -88,7 +88,7 @@ def build_from_env() -> Dataflow:
     metrics.serve_from_env("finance")
     registry = schema_registry_url_from_env()
     topics = Topics.from_env()
-    return build(
+    flow = build(
         brokers=kafka_brokers_from_env(),
         settings=FinanceSettings(
             reference_from_env(),
@@ -100,6 +100,8 @@ def build_from_env() -> Dataflow:
         decoder=CanonicalDecoder(topics, registry),
         tail=env_bool("FINANCE_TAIL", default=True),
     )
+    collector.configure_from_env()
+    return flow
 
 
 def __getattr__(name: str) -> Dataflow:

@@ -22,7 +22,7 @@ import bytewax.operators as op
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 
-from omnichannel import logs, metrics
+from omnichannel import collector, logs, metrics
 from omnichannel.encoding import RecordEncoder
 from omnichannel.kafka_io import CheckedKafkaSink, log_consumer_error, raw_record
 from omnichannel.kafka_settings import client_config, kafka_brokers_from_env
@@ -73,13 +73,15 @@ def build_from_env() -> Dataflow:
     logs.configure_from_env("normalization")
     metrics.serve_from_env("normalization")
     topics = Topics.from_env()
-    return build(
+    flow = build(
         brokers=kafka_brokers_from_env(),
         normalizer=Normalizer.for_topics(reference_from_env(), topics),
         topics=topics,
         encoder=RecordEncoder(schema_registry_url_from_env()),
         tail=env_bool("NORMALIZE_TAIL", default=True),
     )
+    collector.configure_from_env()
+    return flow
 
 
 def __getattr__(name: str) -> Dataflow:

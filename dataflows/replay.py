@@ -21,6 +21,7 @@ from pathlib import Path
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 
+from omnichannel import collector
 from omnichannel.contracts.common import Channel
 from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.order_event import OrderEvent
@@ -104,13 +105,15 @@ def build(
 
 def build_from_env() -> Dataflow:
     """The replay configured from the environment; a bad setting stops it with its name."""
-    return build(
+    flow = build(
         Path(env_str("REPLAY_INPUT_DIR")),
         Path(env_str("REPLAY_OUTPUT_DIR")),
         reference_from_env(),
         Topics.from_env(),
         coalesce=timedelta(milliseconds=env_int("AVAILABILITY_COALESCE_MS", 0)),
     )
+    collector.configure_from_env()
+    return flow
 
 
 def __getattr__(name: str) -> Dataflow:

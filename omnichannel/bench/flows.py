@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from omnichannel import collector
 from omnichannel.bench.processes import Child, Usage, flow_argv
 from omnichannel.bench.workspace import Workspace, all_topics, topic_env
 from omnichannel.topics import Topics
@@ -44,9 +43,8 @@ class FlowSettings:
     coalesce_ms: int = 250
     # Another checkout to run the flows from (to compare with an earlier version); None: this one.
     tree: Path | None = None
-    # Python's collector thresholds for the flow processes (gc.set_threshold); None: Python's.
+    # The collector's thresholds for the flow processes (GC_THRESHOLDS); None: the flows' own.
     gc_thresholds: tuple[int, int, int] | None = None
-    startup_dir: Path | None = None
 
     def env(self, flow: str, topics: Topics, tail: bool) -> dict[str, str]:
         """The environment of one flow process reading and writing `topics`."""
@@ -60,25 +58,17 @@ class FlowSettings:
             "METRICS_PORT": "0",
             "PYTHONUNBUFFERED": "1",
             **self._python_path(),
+            **self._collector(),
             **topic_env(topics),
         }
 
     def _python_path(self) -> dict[str, str]:
-        paths = [str(self.tree)] if self.tree else []
-        if self.gc_thresholds is not None:
-            paths.insert(0, str(self._gc_startup()))
-        return {"PYTHONPATH": os.pathsep.join(paths)} if paths else {}
+        return {"PYTHONPATH": str(self.tree)} if self.tree else {}
 
-    def _gc_startup(self) -> Path:
-        """A folder whose `sitecustomize` sets the collector's thresholds at interpreter start:
-        how a setting of the flows' processes is tried without changing the flows."""
-        folder = self.startup_dir or Path(tempfile.gettempdir()) / "omni-bench-gc"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "sitecustomize.py").write_text(
-            f"import gc\n\ngc.set_threshold{tuple(self.gc_thresholds or ())}\n",
-            encoding="utf-8",
-        )
-        return folder
+    def _collector(self) -> dict[str, str]:
+        if self.gc_thresholds is None:
+            return {}
+        return {collector.SETTING: ",".join(str(n) for n in self.gc_thresholds)}
 
 
 def wired(flow: str, inputs: Topics, outputs: Topics) -> Topics:

@@ -152,7 +152,6 @@ def run_latency(settings: LatencySettings, console: Console | None = None) -> di
                 f"bench:{workspace.run_id}:{coalesce}:",
                 coalesce,
                 gc_thresholds=settings.gc_thresholds,
-                startup_dir=settings.out_dir / "logs" / workspace.run_id / "startup",
             )
             runs.append(_one_run(workspace, flows, settings, records, coalesce, console))
     finally:

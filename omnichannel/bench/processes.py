@@ -1,9 +1,11 @@
 """Child processes measured as the kernel accounts them: wall time, CPU time, peak memory.
 
-Each flow runs as its own `python -m bytewax.run` process; `os.wait4` returns the child's
-resource usage when it ends (user and system CPU seconds, and `ru_maxrss`, its peak resident
-set). A child can be wrapped in `py-spy record` to profile it; its usage is then py-spy's and
-the child's together, so profiled runs are never the measured ones.
+Each flow runs as its own `python -m bytewax.run` process; `os.wait4` returns the child's CPU
+seconds (user and system) when it ends. Its peak resident set is read from `VmHWM` in
+`/proc/<pid>/status` every 0.1 s while it runs: `ru_maxrss` would not do, as Linux carries
+into it the resident set the child had before its exec, a copy of this (large) process. A
+child can be wrapped in `py-spy record` to profile it; its usage is then py-spy's, so
+profiled runs are never the measured ones.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +25,10 @@ from pathlib import Path
 from omnichannel.localstack import PROJECT_ROOT
 
 POLL_S = 0.05
+MEMORY_EVERY_S = 0.1
 PY_SPY = Path(sys.executable).with_name("py-spy")
+# `--native` adds the frames of Bytewax's Rust core (and librdkafka) to a profile.
+NATIVE = ["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") == "1" else []
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,7 @@ class Child:
         if profile_to is not None:
             profile_to.parent.mkdir(parents=True, exist_ok=True)
             command = [str(PY_SPY), "record", "--format", "speedscope", "--rate", "200",
-                       "-o", str(profile_to), "--", *command]  # fmt: skip
+                       *NATIVE, "-o", str(profile_to), "--", *command]  # fmt: skip
         with self.log_path.open("wb") as log:
             self.started = time.perf_counter()
             self._process = subprocess.Popen(
@@ -85,6 +91,8 @@ class Child:
                 start_new_session=True,
             )
         self.usage: Usage | None = None
+        self._peak_kib = 0
+        threading.Thread(target=self._watch_memory, daemon=True).start()
 
     @property
     def pid(self) -> int:
@@ -143,10 +151,21 @@ class Child:
             wall_s=wall,
             user_s=rusage.ru_utime,
             system_s=rusage.ru_stime,
-            # Linux reports ru_maxrss in KiB.
-            max_rss_bytes=rusage.ru_maxrss * 1024,
+            max_rss_bytes=self._peak_kib * 1024,
             returncode=code,
         )
+
+    def _watch_memory(self) -> None:
+        status = Path(f"/proc/{self._process.pid}/status")
+        while self.usage is None:
+            try:
+                text = status.read_text()
+            except OSError:
+                return
+            for line in text.splitlines():
+                if line.startswith("VmHWM:"):
+                    self._peak_kib = max(self._peak_kib, int(line.split()[1]))
+            time.sleep(MEMORY_EVERY_S)
 
     def _tail(self) -> str:
         try:

@@ -73,7 +73,7 @@ def run_profile(
     log_dir = out_dir / "logs" / workspace.run_id
     settings = FlowSettings(
         connections.kafka_brokers, None, f"bench:{workspace.run_id}:",
-        gc_thresholds=gc_thresholds, startup_dir=log_dir / "startup",
+        gc_thresholds=gc_thresholds,
     )  # fmt: skip
     try:
         day = produce_day(workspace, size, partitions)

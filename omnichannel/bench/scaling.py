@@ -76,7 +76,6 @@ def run_scaling(settings: ScalingSettings, console: Console | None = None) -> di
         f"bench:{workspace.run_id}:",
         settings.coalesce_ms,
         gc_thresholds=settings.gc_thresholds,
-        startup_dir=log_dir / "startup",
     )
     rows: list[Row] = []
     try:

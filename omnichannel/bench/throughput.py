@@ -28,6 +28,7 @@ from typing import Any
 import redis
 from rich.console import Console
 
+from omnichannel import collector
 from omnichannel.bench.flows import (
     FLOWS,
     FlowSettings,
@@ -93,7 +94,6 @@ def run_throughput(settings: ThroughputSettings, console: Console | None = None)
         settings.coalesce_ms,
         settings.tree,
         settings.gc_thresholds,
-        log_dir / "startup",
     )
     try:
         console.print(f"run {workspace.run_id}: generating and producing the day")
@@ -142,7 +142,7 @@ def run_throughput(settings: ThroughputSettings, console: Console | None = None)
         "settings": {
             "partitions": settings.partitions,
             "flows_from": str(settings.tree or "this checkout"),
-            "python_gc_thresholds": list(settings.gc_thresholds or ()) or "Python's (700, 10, 10)",
+            "python_gc_thresholds": list(settings.gc_thresholds or collector.DEFAULT_THRESHOLDS),
             "recovery": "off (no -r): Bytewax still snapshots each epoch in memory",
             "redis_read_model": settings.redis,
             "metrics_endpoint": "off (METRICS_PORT=0); the flows' counting taps still run",
