@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
@@ -19,8 +20,6 @@ from confluent_kafka import KafkaError as DeliveryError
 from confluent_kafka import Message, Producer
 
 from omnichannel import metrics
-from omnichannel.contracts.common import Contract
-from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.decoding import CanonicalDecoder
 from omnichannel.kafka_settings import client_config, producer_config
 from operators.adapters.raw import RawRecord
@@ -72,8 +71,9 @@ def consume_canonical(
     topics: list[str],
     decoder: CanonicalDecoder,
     tail: bool,
-) -> Stream[Contract | ExceptionRecord]:
-    """Canonical topics read and decoded; an unreadable record becomes an exception record."""
+) -> Stream[Any]:
+    """Canonical topics read and decoded (into contracts, or the decoder's views of them); an
+    unreadable record becomes an exception record."""
     consumed = kop.input(
         "consume",
         flow,

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSourceMessage
@@ -56,6 +56,7 @@ from omnichannel.contracts.settlement import Settlement
 from omnichannel.kafka_settings import client_config, kafka_brokers_from_env
 from omnichannel.settings import SettingError, env_int
 from omnichannel.topics import Topics
+from operators.availability.order_events import OrderStockEvent
 
 logger = logging.getLogger(__name__)
 
@@ -306,18 +307,19 @@ def normalized(
     return observe
 
 
-def decoded(flow: str, topics: Topics) -> Callable[[list[Contract | ExceptionRecord]], None]:
+def decoded(flow: str, topics: Topics) -> Callable[[list[Any]], None]:
     """Counts canonical records as read: per topic and channel, decoded or refused by reason."""
     fixed: dict[type[Contract], tuple[str, str]] = {
         InventoryMovement: (topics.canonical_movements, WAREHOUSE),
         Settlement: (topics.canonical_settlements, "marketplace"),
     }
 
-    def observe(batch: list[Contract | ExceptionRecord]) -> None:
+    def observe(batch: list[Any]) -> None:
         inputs: dict[tuple[str, str], int] = {}
         reasons: dict[str, int] = {}
         for record in batch:
-            if isinstance(record, OrderEvent):
+            if isinstance(record, OrderEvent | OrderStockEvent):
+                # A whole order event, or availability's view of one.
                 where = (topics.canonical_orders, record.channel.value)
             elif isinstance(record, ExceptionRecord):
                 where = (record.source.topic, UNKNOWN)

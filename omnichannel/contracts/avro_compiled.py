@@ -524,3 +524,182 @@ def _unwrap(annotation: Any) -> Any:
 
 def _ident(name: str) -> str:
     return name.replace(".", "_")
+
+
+# A projection: the fields of a record to read, each None (its whole value, as the codec's
+# reader gives it) or, for a record or an array of records, the projection of its fields.
+Projection = dict[str, "Projection | None"]
+
+
+class ProjectedReader:
+    """Reads only some fields of a contract's records: the others are skipped, unread.
+
+    For a flow that needs a few fields of a large record (availability reads an order event's
+    lines for their SKUs and quantities, not their prices and taxes). The top-level record
+    becomes `make(*values)`, the values in the projection's order; a nested record becomes a
+    tuple of its projected fields, an array of records a tuple of those. Raises Uncompiled,
+    or another error, when the bytes do not read as the schema: the caller reads the record
+    the slow way, which gives the same values or the proper error.
+    """
+
+    def __init__(
+        self,
+        model: type[Contract],
+        schema: dict[str, Any],
+        projection: Projection,
+        make: Callable[..., Any],
+    ) -> None:
+        compiler = _ProjectionCompiler(schema.get("namespace", ""))
+        compiler.define(schema, model)
+        for name in compiler.records:
+            compiler.record_reader(name)
+            compiler.record_skipper(name)
+        top = compiler.full_name(schema["name"])
+        function = compiler.projected_reader(top, projection, compiler.constant(make, "MAKE"))
+        source = "\n\n".join(compiler.functions)
+        scope = compiler.scope
+        exec(compile(source, f"<projected Avro reader of {model.__name__}>", "exec"), scope)
+        self.source = source
+        self._read: Callable[[bytes, int], tuple[Any, int]] = scope[function]
+
+    def read(self, data: bytes, start: int) -> Any:
+        """The projection of the record whose body starts at `start` and ends with `data`."""
+        value, end = self._read(data, start)
+        if end != len(data):
+            raise Uncompiled("the record does not end where the data does")
+        return value
+
+
+class _ProjectionCompiler(_Compiler):
+    """Also generates skippers (moving past a value unread) and projected readers."""
+
+    def skip(self, out: _Source, schema: Any) -> None:
+        """Code that moves `p` past a value of `schema` in `d` without reading it."""
+        if isinstance(schema, str) and schema in self.records:
+            out.add(f"p = s_{_ident(schema)}(d, p)")
+        elif (isinstance(schema, str) and schema in self.enums) or schema in ("long", "int"):
+            self._skip_varint(out)
+        elif schema in ("string", "bytes"):
+            length = self._read_length(out)
+            out.add(f"p += {length}")
+        elif schema == "boolean":
+            out.add("p += 1")
+        elif isinstance(schema, list):
+            if len(schema) != 2 or "null" not in schema:
+                raise Uncompiled(f"only unions with null are compiled: {schema}")
+            null_index = schema.index("null")
+            index = out.fresh("e")
+            self._read_long(out, index)
+            out.add(f"if {index} == {1 - null_index}:")
+            out.depth += 1
+            self.skip(out, schema[1 - null_index])
+            out.depth -= 1
+            out.add(f"elif {index} != {null_index}: raise Uncompiled('union index')")
+        elif isinstance(schema, dict):
+            kind, logical = schema["type"], schema.get("logicalType")
+            if kind in ("record", "enum"):
+                self.skip(out, self.full_name(schema["name"]))
+            elif kind in ("array", "map"):
+                count, size = out.fresh("c"), out.fresh("z")
+                out.add("while True:")
+                out.depth += 1
+                self._read_long(out, count)
+                out.add(f"if {count} == 0: break")
+                out.add(f"if {count} < 0:")
+                out.depth += 1
+                self._read_long(out, size)
+                out.add(f"p += {size}")
+                out.add("continue")
+                out.depth -= 1
+                out.add(f"for _ in range({count}):")
+                out.depth += 1
+                if kind == "map":
+                    self.skip(out, "string")
+                self.skip(out, schema["items"] if kind == "array" else schema["values"])
+                out.depth -= 2
+            elif logical is not None or isinstance(kind, str):
+                self.skip(out, kind)
+            else:
+                raise Uncompiled(f"no compiled skipper for {schema!r}")
+        else:
+            raise Uncompiled(f"no compiled skipper for {schema!r}")
+
+    @staticmethod
+    def _skip_varint(out: _Source) -> None:
+        out.add("while d[p] & 128: p += 1")
+        out.add("p += 1")
+
+    def _named(self, schema: Any) -> Any:
+        """A record's schema for its name or inline definition; anything else as it is."""
+        if isinstance(schema, dict) and schema.get("type") == "record":
+            return self.records[self.full_name(schema["name"])][0]
+        if isinstance(schema, str) and schema in self.records:
+            return self.records[schema][0]
+        return schema
+
+    def record_skipper(self, name: str) -> None:
+        schema, _ = self.records[name]
+        out = _Source()
+        out.add(f"def s_{_ident(name)}(d, p):")
+        out.depth += 1
+        for field in schema["fields"]:
+            self.skip(out, field["type"])
+        out.add("return p")
+        self.functions.append("\n".join(out.lines))
+
+    def projected_reader(self, name: str, projection: Projection, make: str | None = None) -> str:
+        """Generate the reader of `projection` of record `name`; return its function's name."""
+        schema = self.records[name][0]
+        unknown = set(projection) - {field["name"] for field in schema["fields"]}
+        if unknown:
+            raise Uncompiled(f"{name} has no field {sorted(unknown)}")
+        function = f"q_{_ident(name)}_{len(self.functions)}"
+        out = _Source()
+        out.add(f"def {function}(d, p):")
+        out.depth += 1
+        values: dict[str, str] = {}
+        for field in schema["fields"]:
+            if field["name"] not in projection:
+                self.skip(out, field["type"])
+                continue
+            var = values[field["name"]] = out.fresh("f")
+            inner = projection[field["name"]]
+            if inner is None:
+                self.read(out, field["type"], var)
+            else:
+                self._read_projected(out, field["type"], inner, var)
+        ordered = ", ".join(values[field] for field in projection)
+        result = f"{make}({ordered})" if make else f"({ordered},)"
+        out.add(f"return {result}, p")
+        self.functions.append("\n".join(out.lines))
+        return function
+
+    def _read_projected(self, out: _Source, schema: Any, projection: Projection, var: str) -> None:
+        resolved = self._named(schema)
+        if isinstance(resolved, dict) and resolved.get("type") == "record":
+            inner = self.projected_reader(self.full_name(resolved["name"]), projection)
+            out.add(f"{var}, p = {inner}(d, p)")
+        elif isinstance(resolved, dict) and resolved.get("type") == "array":
+            items = self._named(resolved["items"])
+            if not (isinstance(items, dict) and items.get("type") == "record"):
+                raise Uncompiled(f"only arrays of records are projected: {schema!r}")
+            inner = self.projected_reader(self.full_name(items["name"]), projection)
+            count, size, item, gathered = (out.fresh(s) for s in ("c", "z", "i", "a"))
+            out.add(f"{gathered} = []")
+            out.add("while True:")
+            out.depth += 1
+            self._read_long(out, count)
+            out.add(f"if {count} == 0: break")
+            out.add(f"if {count} < 0:")
+            out.depth += 1
+            out.add(f"{count} = -{count}")
+            self._read_long(out, size)
+            out.depth -= 1
+            out.add(f"for _ in range({count}):")
+            out.depth += 1
+            out.add(f"{item}, p = {inner}(d, p)")
+            out.add(f"{gathered}.append({item})")
+            out.depth -= 2
+            out.add(f"{var} = tuple({gathered})")
+        else:
+            raise Uncompiled(f"only records and arrays of records are projected: {schema!r}")

@@ -16,6 +16,7 @@ from typing import cast
 from bytewax.operators import StatefulLogic
 
 from omnichannel.contracts.order_event import OrderEvent
+from operators.availability.order_events import OrderStockEvent
 from operators.availability.order_stock import OrderStock
 from operators.availability.sku_stock import AvailabilitySettings, Published, SkuStock
 from operators.availability.stock_changes import StockChange, StockDelta
@@ -33,9 +34,10 @@ def restored(snapshot: object) -> object:
     return pickle.loads(snapshot) if isinstance(snapshot, bytes) else snapshot
 
 
-class OrderStockLogic(StatefulLogic[OrderEvent, StockDelta, OrderStock]):
+class OrderStockLogic(StatefulLogic[OrderStockEvent | OrderEvent, StockDelta, OrderStock]):
     """Keyed by order: folds its events into stock changes; forgotten after `retention` idle.
 
+    It takes the availability view of an order event, or a whole event (the replay flow's).
     An order's state is kept for `retention` after its last event (wall clock), so that a
     re-delivery within that horizon is recognised; later, it would count as a new order.
     """
@@ -48,8 +50,10 @@ class OrderStockLogic(StatefulLogic[OrderEvent, StockDelta, OrderStock]):
         self._clock = clock
         self._last_seen = clock()
 
-    def on_item(self, value: OrderEvent) -> tuple[Iterable[StockDelta], bool]:
+    def on_item(self, value: OrderStockEvent | OrderEvent) -> tuple[Iterable[StockDelta], bool]:
         self._last_seen = self._clock()
+        if isinstance(value, OrderEvent):
+            value = OrderStockEvent.of(value)
         return self.state.apply(value), StatefulLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[StockDelta], bool]:

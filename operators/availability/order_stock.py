@@ -32,7 +32,8 @@ from operator import attrgetter
 from typing import Any
 
 from omnichannel.contracts.common import Channel
-from omnichannel.contracts.order_event import OrderEvent, OrderEventType
+from omnichannel.contracts.order_event import OrderEventType
+from operators.availability.order_events import OrderStockEvent
 from operators.availability.stock_changes import StockDelta
 
 Spot = tuple[str, str]  # (sku, location)
@@ -44,12 +45,13 @@ Effects = dict[tuple[Spot, str, str], tuple[int, datetime]]
 _E = OrderEventType
 
 
-def quantities(event: OrderEvent) -> Quantities:
+def quantities(event: OrderStockEvent) -> Quantities:
     """Units per (SKU, location) on the event's lines."""
     units: Quantities = {}
-    for line in event.lines:
-        spot = (line.sku, event.location)
-        units[spot] = units.get(spot, 0) + line.quantity
+    location = event.location
+    for sku, quantity in event.lines:
+        spot = (sku, location)
+        units[spot] = units.get(spot, 0) + quantity
     return units
 
 
@@ -86,12 +88,12 @@ class OrderStock:
         # __getstate__ that looks its fields up on every call.
         return OrderStock, _ORDER_STOCK_FIELDS(self)
 
-    def apply(self, event: OrderEvent) -> list[StockDelta]:
+    def apply(self, event: OrderStockEvent) -> list[StockDelta]:
         """Fold the event into the facts; return the stock changes that follow."""
         self._learn(event)
         return self._changes(event)
 
-    def _learn(self, event: OrderEvent) -> None:
+    def _learn(self, event: OrderStockEvent) -> None:
         kind, when = event.event_type, event.event_time
         if kind in (_E.PENDING, _E.PLACED, _E.CANCELLED) or (
             kind is _E.SHIPPED and event.channel is Channel.MARKETPLACE
@@ -155,7 +157,7 @@ class OrderStock:
                 effects[(spot, kind, "receipt")] = (sign * count, when)
         return effects
 
-    def _changes(self, event: OrderEvent) -> list[StockDelta]:
+    def _changes(self, event: OrderStockEvent) -> list[StockDelta]:
         changes: list[StockDelta] = []
 
         def change(spot: Spot, on_hand: int, reserved: int, when: datetime, claimed: int) -> None:

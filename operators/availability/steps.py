@@ -18,6 +18,7 @@ from operators.availability.logic import (
     OrderStockLogic,
     SkuAvailabilityLogic,
 )
+from operators.availability.order_events import OrderStockEvent
 from operators.availability.sku_stock import AvailabilitySettings, Published
 from operators.availability.stock_changes import StockChange, stock_change
 
@@ -33,12 +34,13 @@ class AvailabilityOut:
 @operator
 def availability(
     step_id: str,
-    orders: Stream[OrderEvent],
+    orders: Stream[OrderStockEvent | OrderEvent],
     movements: Stream[InventoryMovement],
     settings: AvailabilitySettings,
     order_retention: timedelta = DEFAULT_ORDER_RETENTION,
 ) -> AvailabilityOut:
-    """Per-channel available-to-sell from canonical order events and stock movements."""
+    """Per-channel available-to-sell from order events (whole, or availability's view of them)
+    and stock movements."""
     # Each order's events become stock changes, once, whatever their order of arrival.
     by_order = op.key_on("key_by_order", orders, lambda event: event.correlation_id)
     order_changes = op.stateful(

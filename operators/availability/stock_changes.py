@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from omnichannel.contracts.common import Channel
 from omnichannel.contracts.inventory import InventoryMovement, MovementType
@@ -29,6 +30,14 @@ class StockDelta:
     # The warehouse's movement id, for a change that is a movement: a re-delivery is ignored.
     movement_id: str | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # By value: changes cross between workers, and a frozen slotted dataclass otherwise
+        # pickles through a Python __getstate__ and __setstate__ per instance.
+        return StockDelta, (
+            self.sku, self.location, self.on_hand, self.reserved, self.event_time, self.channel,
+            self.order_id, self.claimed, self.movement_id,
+        )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class StockCount:
@@ -38,6 +47,9 @@ class StockCount:
     location: str
     counted: int
     event_time: datetime
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return StockCount, (self.sku, self.location, self.counted, self.event_time)
 
 
 StockChange = StockDelta | StockCount

@@ -38,6 +38,7 @@ from omnichannel.scenario.generator import generate
 from omnichannel.topics import Topics
 from operators.adapters.raw import RawRecord
 from operators.availability.logic import OrderStockLogic, SkuAvailabilityLogic
+from operators.availability.order_events import OrderStockEvent
 from operators.availability.order_stock import OrderStock
 from operators.availability.sku_stock import AvailabilitySettings
 from operators.availability.stock_changes import StockChange, stock_change
@@ -275,7 +276,8 @@ def _stock_changes() -> dict[str, list[StockChange]]:
     orders: dict[str, OrderStock] = {}
     for result in normalized_day():
         if isinstance(result, OrderEvent):
-            for delta in orders.setdefault(result.correlation_id, OrderStock()).apply(result):
+            order = orders.setdefault(result.correlation_id, OrderStock())
+            for delta in order.apply(OrderStockEvent.of(result)):
                 changes.setdefault(delta.sku, []).append(delta)
         elif isinstance(result, InventoryMovement):
             changes.setdefault(result.sku, []).append(stock_change(result))

@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from omnichannel.contracts.order_event import OrderEvent
+from operators.availability.order_events import OrderStockEvent
 from operators.availability.order_stock import OrderStock
 from tests.unit.availability_events import marketplace, pos, web_fulfillment, web_order, web_refund
 
@@ -20,7 +21,7 @@ def net(events: list[OrderEvent]) -> dict[tuple[str, str], tuple[int, int]]:
     order = OrderStock()
     total: dict[tuple[str, str], tuple[int, int]] = {}
     for event in events:
-        for delta in order.apply(event):
+        for delta in order.apply(OrderStockEvent.of(event)):
             on_hand, reserved = total.get((delta.sku, delta.location), (0, 0))
             total[(delta.sku, delta.location)] = (
                 on_hand + delta.on_hand,
@@ -93,25 +94,27 @@ def test_pos_sale_return_and_void() -> None:
 
 def test_new_claims_are_marked_for_the_oversell_check() -> None:
     order = OrderStock()
-    (reserve,) = order.apply(web_order())
-    shipping = order.apply(web_fulfillment())
+    (reserve,) = order.apply(OrderStockEvent.of(web_order()))
+    shipping = order.apply(OrderStockEvent.of(web_fulfillment()))
     assert reserve.claimed == 2
     assert [delta.claimed for delta in shipping] == [0, 0]
-    (sale,) = OrderStock().apply(pos())
+    (sale,) = OrderStock().apply(OrderStockEvent.of(pos()))
     assert sale.claimed == 1
 
 
 def test_on_hand_changes_carry_the_time_they_happened() -> None:
     order = OrderStock()
-    order.apply(web_order(minute=0))
-    order.apply(web_refund(minute=10))  # delivered first, refunded after the shipment
-    shipping = order.apply(web_fulfillment(minute=30))
+    order.apply(OrderStockEvent.of(web_order(minute=0)))
+    order.apply(
+        OrderStockEvent.of(web_refund(minute=10))
+    )  # delivered first, refunded after the shipment
+    shipping = order.apply(OrderStockEvent.of(web_fulfillment(minute=30)))
     on_hand = sorted((d.on_hand, d.event_time.minute) for d in shipping if d.on_hand)
     # The shipment at 08:30; the restock cannot be earlier than the goods left: 08:30 too.
     assert on_hand == [(-2, 30), (1, 30)]
 
     receipt = OrderStock()
-    (sale,) = receipt.apply(pos())
-    (taken_back,) = receipt.apply(pos("VOID", 88122, voids=88121))
+    (sale,) = receipt.apply(OrderStockEvent.of(pos()))
+    (taken_back,) = receipt.apply(OrderStockEvent.of(pos("VOID", 88122, voids=88121)))
     # A void takes the sale back at the sale's own time.
     assert (taken_back.on_hand, taken_back.event_time) == (1, sale.event_time)
