@@ -10,11 +10,12 @@ older schema, the registry's wire format) is cut down to the same view by `Order
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from omnichannel.contracts.avro_compiled import Projection
 from omnichannel.contracts.common import Channel
 from omnichannel.contracts.order_event import OrderEvent, OrderEventType
+from omnichannel.pickling import micros, moment
 
 
 class OrderStockEvent(NamedTuple):
@@ -44,6 +45,27 @@ class OrderStockEvent(NamedTuple):
             tuple((line.sku, line.quantity) for line in event.lines),
             event.restock,
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Plain values (`omnichannel.pickling`): order events cross between workers.
+        return _event, (
+            self.correlation_id, self.order_id, self.channel.value, self.event_type.value,
+            self.document_id, micros(self.event_time), self.location, self.lines, self.restock,
+        )  # fmt: skip
+
+
+_CHANNELS = {channel.value: channel for channel in Channel}
+_TYPES = {kind.value: kind for kind in OrderEventType}
+
+
+def _event(
+    correlation_id: str, order_id: str, channel: str, event_type: str, document_id: str,
+    event_time: int, location: str, lines: tuple[tuple[str, int], ...], restock: bool,
+) -> OrderStockEvent:  # fmt: skip
+    return OrderStockEvent(
+        correlation_id, order_id, _CHANNELS[channel], _TYPES[event_type], document_id,
+        moment(event_time), location, lines, restock,
+    )  # fmt: skip
 
 
 # The fields of `OrderStockEvent` in its order, for `ProjectedReader`.

@@ -8,6 +8,7 @@ from typing import Any
 
 from omnichannel.contracts.common import Channel
 from omnichannel.contracts.inventory import InventoryMovement, MovementType
+from omnichannel.pickling import micros, moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +32,12 @@ class StockDelta:
     movement_id: str | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # By value: changes cross between workers, and a frozen slotted dataclass otherwise
-        # pickles through a Python __getstate__ and __setstate__ per instance.
-        return StockDelta, (
-            self.sku, self.location, self.on_hand, self.reserved, self.event_time, self.channel,
-            self.order_id, self.claimed, self.movement_id,
+        # Plain values (`omnichannel.pickling`): changes cross between workers, and a frozen
+        # slotted dataclass otherwise pickles through a Python __getstate__ per instance.
+        return _delta, (
+            self.sku, self.location, self.on_hand, self.reserved, micros(self.event_time),
+            self.channel.value if self.channel else None, self.order_id, self.claimed,
+            self.movement_id,
         )  # fmt: skip
 
 
@@ -49,10 +51,25 @@ class StockCount:
     event_time: datetime
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return StockCount, (self.sku, self.location, self.counted, self.event_time)
+        return _count, (self.sku, self.location, self.counted, micros(self.event_time))
 
 
 StockChange = StockDelta | StockCount
+_CHANNELS = {channel.value: channel for channel in Channel}
+
+
+def _delta(
+    sku: str, location: str, on_hand: int, reserved: int, event_time: int, channel: str | None,
+    order_id: str | None, claimed: int, movement_id: str | None,
+) -> StockDelta:  # fmt: skip
+    return StockDelta(
+        sku, location, on_hand, reserved, moment(event_time),
+        _CHANNELS[channel] if channel is not None else None, order_id, claimed, movement_id,
+    )  # fmt: skip
+
+
+def _count(sku: str, location: str, counted: int, event_time: int) -> StockCount:
+    return StockCount(sku, location, counted, moment(event_time))
 
 
 def stock_change(movement: InventoryMovement) -> StockChange:

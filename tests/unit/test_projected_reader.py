@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import io
+import pickle
 from typing import Any, NamedTuple
 
 import pytest
@@ -193,3 +194,28 @@ def test_a_record_the_projection_does_not_take_is_read_whole_and_cut_down(
 def test_a_projection_of_a_field_the_schema_lacks_is_refused_at_start() -> None:
     with pytest.raises(Uncompiled, match="no field"):
         ProjectedReader(OrderEvent, CODEC.schema, {"price": None}, tuple)
+
+
+def test_views_and_stock_changes_pickle_as_plain_values_and_come_back_equal() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from omnichannel.contracts.common import Channel
+    from operators.availability.stock_changes import StockCount, StockDelta
+
+    views = [OrderStockEvent.of(e) for e in normalized_day() if isinstance(e, OrderEvent)]
+    when = datetime(2026, 11, 27, 23, 59, 59, 999_999, tzinfo=UTC)
+    in_new_york = when.astimezone(timezone(timedelta(hours=-5)))
+    changes = [
+        StockDelta("SKU-1", "DC-EAST", -2, 1, when, Channel.MARKETPLACE, "O-1", 1),
+        StockDelta("SKU-1", "DC-EAST", 5, 0, in_new_york, movement_id="M-9"),
+        StockCount("SKU-1", "S-014", 7, datetime(1969, 12, 31, 23, 0, tzinfo=UTC)),
+    ]
+    for item in [*views, *changes]:
+        data = pickle.dumps(item)
+        assert b"datetime" not in data  # an instant crosses as a number
+        back = pickle.loads(data)
+        assert back == item
+        assert type(back) is type(item)
+        assert back.event_time.tzinfo is UTC
+        assert back.event_time == item.event_time
+    assert type(pickle.loads(pickle.dumps(views[0])).channel) is Channel
