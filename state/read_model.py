@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain
+from typing import cast
 
 import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
@@ -42,7 +43,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from omnichannel.contracts.availability import AvailabilityUpdate
-from state.read_model_lua import COMPARE_AND_SET
+from state.read_model_lua import COMPARE_AND_SET_MANY
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ class ReadModelWriter:
         """Build the client and register the script; nothing is sent until the first write."""
         if self._client is None or self._script is None:
             self._client = connect(self._redis_url, self._timeout_s)
-            self._script = self._client.register_script(COMPARE_AND_SET)
+            self._script = self._client.register_script(COMPARE_AND_SET_MANY)
         return self._client, self._script
 
     def write(self, updates: Sequence[AvailabilityUpdate]) -> WriteResult:
@@ -210,28 +211,41 @@ class ReadModelWriter:
         client, script = self.setup()
         # EVALSHA directly, not `script(client=pipe)`: that asks SCRIPT EXISTS first, a second
         # round trip per batch. The script is loaded only when Redis says it lost it.
-        replies = _send(client, script.sha, batch)
-        lost = {
-            key: update
-            for (key, update), reply in zip(batch.items(), replies, strict=True)
-            if isinstance(reply, NoScriptError)
-        }
-        if lost:
-            script.sha = client.script_load(COMPARE_AND_SET)
-            resent = iter(_send(client, script.sha, lost))
-            replies = [next(resent) if isinstance(r, NoScriptError) else r for r in replies]
+        try:
+            replies = _send(client, script.sha, batch)
+        except NoScriptError:
+            script.sha = client.script_load(COMPARE_AND_SET_MANY)
+            replies = _send(client, script.sha, batch)
         for key, reply in zip(batch, replies, strict=True):
-            if isinstance(reply, Exception):
-                raise ReadModelError(f"Redis refused the availability update of {key}: {reply}")
+            if not isinstance(reply, int):
+                text = reply.decode() if isinstance(reply, bytes) else str(reply)
+                raise ReadModelError(f"Redis refused the availability update of {key}: {text}")
         return replies
 
 
+# Keys per script run: a batch larger than this is sent as several runs, still one round trip.
+KEYS_PER_RUN = 500
+
+
 def _send(client: redis.Redis, sha: str, batch: dict[str, AvailabilityUpdate]) -> list[object]:
+    """Every update of `batch` through the many-key script; one reply per key, in order."""
+    keys = list(batch)
     with client.pipeline(transaction=False) as pipe:
-        for key, update in batch.items():
-            fields = chain.from_iterable(hash_fields(update).items())
-            pipe.evalsha(sha, 1, key, update.version, *fields)
-        replies: list[object] = pipe.execute(raise_on_error=False)
+        for start in range(0, len(keys), KEYS_PER_RUN):
+            run = keys[start : start + KEYS_PER_RUN]
+            values: list[str | int] = []
+            for key in run:
+                update = batch[key]
+                values.append(update.version)
+                values.extend(chain.from_iterable(hash_fields(update).items()))
+            per = len(values) // len(run)
+            pipe.evalsha(sha, len(run), *run, per, *values)
+        runs: list[object] = pipe.execute(raise_on_error=False)
+    replies: list[object] = []
+    for result in runs:
+        if isinstance(result, Exception):
+            raise result
+        replies.extend(cast(list[object], result))
     return replies
 
 
