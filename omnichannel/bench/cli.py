@@ -67,6 +67,10 @@ def add_modes(parser: argparse.ArgumentParser) -> None:
     latency.add_argument("--no-redis", action="store_true")
     latency.add_argument("--out", type=Path, default=DEFAULT_OUT)
     latency.add_argument("--gc-thresholds", type=_thresholds, metavar="G0,G1,G2")
+    latency.add_argument(
+        "--flows", nargs="+", choices=FLOWS, default=list(FLOWS),
+        help="the flows that run (default: all three; normalization feeds the others)",
+    )  # fmt: skip
 
     scaling = modes.add_parser(
         "scaling", help="1 worker, 2 workers in one process, 2 processes (make bench-scaling)"
@@ -170,6 +174,7 @@ def run_bench(args: argparse.Namespace, console: Console | None = None) -> int:
                 redis=not args.no_redis,
                 out_dir=args.out,
                 gc_thresholds=args.gc_thresholds,
+                flows=tuple(dict.fromkeys(["normalization", *args.flows])),
             ),
             console,
         )

@@ -20,6 +20,10 @@ Reconciliation summaries (hourly windows) have no single input and are not linke
 output timestamp less input timestamp, in milliseconds (both at millisecond resolution, on the
 same host's clock); only inputs produced during the timed load count, not the warm-up.
 
+The day opens with a stock count of every SKU-location: those records (and a few trading ones)
+are produced untimed and at once, and the flows catch up, before the timed load of the day's
+trading begins.
+
 Each measurement is run twice: with `AVAILABILITY_COALESCE_MS=0` (every change published at
 once) and with the default 250 ms window.
 """
@@ -73,6 +77,8 @@ LOG_APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 WARMUP_TIMEOUT_S = 180.0
 WARMUP_RECORDS = 200
 QUIET_S = 3.0
+LOAD_LINGER_MS = 5
+LOAD_AHEAD_S = 0.001
 PERCENTILES = (50.0, 99.0, 99.9)
 
 
@@ -88,6 +94,8 @@ class LatencySettings:
     out_dir: Path = DEFAULT_OUT
     drain_timeout_s: float = 300.0
     gc_thresholds: tuple[int, int, int] | None = None
+    # The flows that run; normalization always does (it feeds the others).
+    flows: tuple[str, ...] = FLOWS
 
 
 @dataclass
@@ -131,8 +139,9 @@ def run_latency(settings: LatencySettings, console: Console | None = None) -> di
     console = console or wide_console()
     connections = connect()
     reference = load_reference()
-    size = DaySize(int(settings.rate * settings.seconds) + WARMUP_RECORDS + 100,
-                   settings.sku_locations, settings.seed)  # fmt: skip
+    # The day opens with a stock count of every SKU-location; the timed load is the trading after.
+    size = DaySize(settings.sku_locations + int(settings.rate * settings.seconds)
+                   + WARMUP_RECORDS + 100, settings.sku_locations, settings.seed)  # fmt: skip
     scenario = generate(size.settings(reference), reference)
     records = sorted(
         ((topic, record) for topic, rs in scenario.records.items() for record in rs),
@@ -166,12 +175,16 @@ def run_latency(settings: LatencySettings, console: Console | None = None) -> di
         ),
         "machine": machine,
         "settings": {
+            "flows": list(settings.flows),
             "offered_events_per_s": settings.rate,
             "seconds": settings.seconds,
             "sku_locations": settings.sku_locations,
             "partitions": settings.partitions,
             "redis_read_model": settings.redis,
             "recovery": "off (no -r)",
+            "load_producer_linger_ms": LOAD_LINGER_MS,
+            "untimed_before_load": "the day's opening stock count of every SKU-location and "
+            f"{WARMUP_RECORDS} trading records, produced at once; the flows catch up first",
             "latency": "output LogAppendTime - input CreateTime, ms; see omnichannel.bench.latency",
         },
         "runs": runs,
@@ -207,19 +220,26 @@ def _one_run(
     renamed = dict(zip(Topics().inputs, stage.inputs, strict=True))
     children = {
         flow: start_flow(flow, flows, stage, log_dir, tail=True, name=f"latency{coalesce}-{flow}")
-        for flow in FLOWS
+        for flow in settings.flows
     }
     usages: dict[str, Usage] = {}
     try:
-        warmup = _warm_up(workspace, stage, children)
+        warmup = _warm_up(workspace, stage, children, settings.flows)
         console.print(f"  the flows answered after {warmup:.1f} s; producing")
-        # A few records first, untimed: each step's first record of a kind builds its codec.
-        _produce(workspace, records[:WARMUP_RECORDS], renamed, settings)
-        time.sleep(2.0)
         canonical = [stage.canonical_orders, stage.canonical_movements,
                      stage.canonical_settlements, stage.exceptions]  # fmt: skip
+        # Untimed, as fast as they go: the opening stock of every SKU-location, then a few
+        # trading records (each step's first record of a kind builds its codec); once the
+        # flows have caught up, the timed load of the day's trading at the offered rate.
+        opening, trading = opening_stock(records)
         before = sum(workspace.end_offsets(canonical).values())
-        load = _produce(workspace, records[WARMUP_RECORDS:], renamed, settings)
+        untimed = _produce(workspace, opening + trading[:WARMUP_RECORDS], renamed, None)
+        settled = _drain(workspace, canonical, outputs, before + untimed["produced"],
+                         settings.drain_timeout_s, children)  # fmt: skip
+        console.print(f"  {untimed['produced']:,} records of opening stock and warm-up, "
+                      f"caught up after {settled} s")  # fmt: skip
+        before = sum(workspace.end_offsets(canonical).values())
+        load = _produce(workspace, trading[WARMUP_RECORDS:], renamed, settings)
         # Every input gives one canonical record or exception.
         caught_up = _drain(workspace, canonical, outputs, before + load["produced"],
                            settings.drain_timeout_s, children)  # fmt: skip
@@ -238,15 +258,18 @@ def _one_run(
     }
 
 
-def _warm_up(workspace: Workspace, stage: Topics, children: dict[str, Child]) -> float:
+def _warm_up(
+    workspace: Workspace, stage: Topics, children: dict[str, Child], flows: tuple[str, ...]
+) -> float:
     """Wait until every flow reads its input: each refuses an end marker put on it."""
     began = time.monotonic()
     raw = workspace.append_end_markers([stage.web_orders])
     canonical = workspace.append_end_markers([stage.canonical_orders])
     watch = ExceptionWatch(workspace.brokers, stage.exceptions)
     try:
-        for step, markers in (("normalize", raw), ("availability", canonical),
-                              ("finance", canonical)):  # fmt: skip
+        steps = {"normalization": ("normalize", raw), "availability": ("availability", canonical),
+                 "finance": ("finance", canonical)}  # fmt: skip
+        for step, markers in (steps[flow] for flow in flows):
             while True:
                 try:
                     watch.wait_for(markers, step, timeout_s=1.0)
@@ -262,35 +285,60 @@ def _warm_up(workspace: Workspace, stage: Topics, children: dict[str, Child]) ->
     return time.monotonic() - began
 
 
+def opening_stock(
+    records: list[tuple[str, InputRecord]],
+) -> tuple[list[tuple[str, InputRecord]], list[tuple[str, InputRecord]]]:
+    """The day's records split: its opening stock movements (the run of movements at the
+    day's first timestamp), and everything after them."""
+    first = records[0][1].timestamp_ms if records else 0
+    count = 0
+    for topic, record in records:
+        if topic != Topics().movements or record.timestamp_ms != first:
+            break
+        count += 1
+    return records[:count], records[count:]
+
+
 def _produce(
     workspace: Workspace,
     records: list[tuple[str, InputRecord]],
     renamed: dict[str, str],
-    settings: LatencySettings,
+    settings: LatencySettings | None,
 ) -> dict[str, Any]:
-    """Records at the offered rate for the set time, each stamped when handed to the producer."""
-    # No linger: the load generator's own batching is not the flows' latency.
-    producer = Producer({**producer_config(workspace.brokers), "linger.ms": 0})
+    """Records at the offered rate for the set time (all of them at once without `settings`),
+    each stamped when handed to the producer."""
+    # Batched as a channel's producer would (librdkafka's default linger, 5 ms), which the
+    # latency includes: sent one by one, 5,000 produce requests a second cost the single
+    # broker most of a core, taken from the flows on the same two cores.
+    producer = Producer({**producer_config(workspace.brokers), "linger.ms": LOAD_LINGER_MS})
     failures: list[str] = []
 
     def delivered(error: KafkaError | None, message: Message) -> None:
         if error is not None:
             failures.append(str(error))
 
-    total = min(len(records), int(settings.rate * settings.seconds))
+    rate = settings.rate if settings else None
+    total = min(len(records), int(settings.rate * settings.seconds)) if settings else len(records)
     began = time.perf_counter()
     began_ms = int(time.time() * 1000)
     behind = 0
     for n in range(total):
-        due = began + n / settings.rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        elif delay < -0.01:
-            behind += 1
+        if rate is not None:
+            delay = began + n / rate - time.perf_counter()
+            # Sleeping only when a millisecond ahead keeps the generator's own CPU low (it
+            # shares the cores with the flows); a record is at most that early.
+            if delay > LOAD_AHEAD_S:
+                time.sleep(delay)
+            elif delay < -0.01:
+                behind += 1
         topic, record = records[n]
-        producer.produce(renamed[topic], key=record.key.encode(), value=record.value,
-                         on_delivery=delivered)  # fmt: skip
+        while True:
+            try:
+                producer.produce(renamed[topic], key=record.key.encode(), value=record.value,
+                                 on_delivery=delivered)  # fmt: skip
+                break
+            except BufferError:  # the local queue is full (untimed): let deliveries drain it
+                producer.poll(0.05)
         producer.poll(0)
     seconds = time.perf_counter() - began
     producer.flush(60)
