@@ -41,6 +41,10 @@ class CanonicalDecoder:
     projected reader (the fields the view needs, the rest skipped); any other record (an older
     schema, the registry's wire format, bytes the projection does not take) is read whole, as
     without the view, and cut down by `View.of`: the same value, or the same exception record.
+    A tolerant reader: the fields a view skips are not checked, so a record whose only fault
+    is in one of them (an amount beyond Money's bounds, say) is read, where the whole contract
+    would refuse it. Normalization writes no such record; finance, which reads it whole, would
+    still refuse it.
     """
 
     def __init__(
