@@ -9,7 +9,8 @@ never less than zero: when in doubt, advertise less.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
+from functools import cache
 
 from omnichannel.reference import ChannelPolicy
 
@@ -23,6 +24,16 @@ def location_surplus(on_hand: int, reserved: int, safety_stock: int) -> int:
 
 
 def available_to_sell(surpluses: Iterable[int], policy: ChannelPolicy) -> int:
-    """The channel's number: its share of the surplus, in whole units, less its buffer."""
-    offered = (Decimal(sum(surpluses)) * policy.allocation_share).to_integral_value(ROUND_FLOOR)
-    return max(0, int(offered) - policy.buffer)
+    """The channel's number: its share of the surplus, in whole units, less its buffer.
+
+    The share is applied as the exact fraction the decimal share is, in integers: every change
+    of stock asks for several channels' numbers.
+    """
+    numerator, denominator = _fraction(policy.allocation_share)
+    offered = sum(surpluses) * numerator // denominator  # surpluses are never below zero
+    return max(0, offered - policy.buffer)
+
+
+@cache
+def _fraction(share: Decimal) -> tuple[int, int]:
+    return share.as_integer_ratio()

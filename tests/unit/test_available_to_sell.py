@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 import pytest
 from hypothesis import given
@@ -201,3 +201,17 @@ def test_a_movement_delivered_twice_moves_stock_once() -> None:
     assert updates(stock.apply(received, settings(), T)) != {}
     assert stock.apply(received, settings(), T) == []
     assert stock.positions["DC-EAST"].on_hand == 20
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=10**9), max_size=8),
+    st.integers(min_value=1, max_value=10_000),
+    st.integers(min_value=0, max_value=50),
+)
+def test_the_share_in_integers_is_the_decimal_share_rounded_down(
+    surpluses: list[int], basis_points: int, buffer: int
+) -> None:
+    share = Decimal(basis_points).scaleb(-4)
+    rule = policy(buffer=buffer, share=str(share))
+    by_decimals = int((Decimal(sum(surpluses)) * share).to_integral_value(ROUND_FLOOR))
+    assert available_to_sell(surpluses, rule) == max(0, by_decimals - buffer)
