@@ -25,7 +25,7 @@ from bytewax.dataflow import Dataflow
 from omnichannel import collector, logs, metrics
 from omnichannel.encoding import RecordEncoder
 from omnichannel.kafka_io import CheckedKafkaSink, log_consumer_error, raw_record
-from omnichannel.kafka_settings import client_config, kafka_brokers_from_env
+from omnichannel.kafka_settings import kafka_brokers_from_env, source_config
 from omnichannel.reference import reference_from_env
 from omnichannel.settings import env_bool, schema_registry_url_from_env
 from omnichannel.topics import Topics
@@ -49,7 +49,7 @@ def build(
         brokers=brokers,
         topics=topics.inputs,
         tail=tail,
-        add_config=client_config(brokers),
+        add_config=source_config(brokers),
     )
     op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
     read = metrics.tap("meter_consumed", consumed.oks, metrics.consumed(flow.flow_id))

@@ -21,7 +21,7 @@ from confluent_kafka import Message, Producer
 
 from omnichannel import metrics
 from omnichannel.decoding import CanonicalDecoder
-from omnichannel.kafka_settings import client_config, producer_config
+from omnichannel.kafka_settings import producer_config, source_config
 from operators.adapters.raw import RawRecord
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def consume_canonical(
         brokers=brokers,
         topics=topics,
         tail=tail,
-        add_config=client_config(brokers),
+        add_config=source_config(brokers),
     )
     op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
     read = metrics.tap("meter_consumed", consumed.oks, metrics.consumed(flow.flow_id))

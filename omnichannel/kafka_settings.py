@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from omnichannel.settings import SettingError, check_bootstrap_servers, env_str
+from omnichannel.settings import SettingError, check_bootstrap_servers, env_int, env_str
 
 PRODUCER_DEFAULTS: dict[str, str | int | bool] = {
     "partitioner": "murmur2_random",
@@ -84,6 +84,21 @@ def security_config(env: Mapping[str, str] | None = None) -> dict[str, str]:
 def client_config(brokers: list[str], env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The configuration every client (consumer, producer, admin) starts from."""
     return {"bootstrap.servers": ",".join(brokers), **security_config(env)}
+
+
+# Prefetched records librdkafka may hold per partition consumer (Bytewax's source opens one per
+# partition), in KiB. Its default, 64 MiB each, let a flow replaying a backlog of 20 partitions
+# grow to most of a GiB before doing any work; a few MiB keep every fetch full.
+PREFETCH_SETTING = "KAFKA_PREFETCH_KB_PER_PARTITION"
+DEFAULT_PREFETCH_KB = 4096
+
+
+def source_config(brokers: list[str], env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The configuration of a flow's Kafka source: every client's, and its prefetch bound."""
+    prefetch = env_int(PREFETCH_SETTING, DEFAULT_PREFETCH_KB, env)
+    if not 1 <= prefetch <= 2_097_151:
+        raise SettingError(f"{PREFETCH_SETTING} must be 1 to 2097151 (KiB), got {prefetch}")
+    return {**client_config(brokers, env), "queued.max.messages.kbytes": str(prefetch)}
 
 
 def producer_config(brokers: list[str]) -> dict[str, str | int | bool]:

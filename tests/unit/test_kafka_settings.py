@@ -4,7 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from omnichannel.kafka_settings import client_config, producer_overrides
+from omnichannel.kafka_settings import (
+    PREFETCH_SETTING,
+    client_config,
+    producer_overrides,
+    source_config,
+)
 from omnichannel.settings import SettingError
 
 BROKERS = ["k1:9093", "k2:9093"]
@@ -133,3 +138,17 @@ def test_a_client_certificate_needs_its_key(tmp_path: Path) -> None:
     env = {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CERTIFICATE_LOCATION": str(cert)}
     with pytest.raises(SettingError, match="KAFKA_SSL_KEY_LOCATION go together"):
         client_config(BROKERS, env)
+
+
+def test_a_source_bounds_what_each_partition_consumer_prefetches() -> None:
+    config = source_config(BROKERS, SASL)
+    assert config["queued.max.messages.kbytes"] == "4096"
+    assert config["security.protocol"] == "SASL_PLAINTEXT"
+    assert config["sasl.password"] == PASSWORD
+    assert source_config(BROKERS, {PREFETCH_SETTING: "512"})["queued.max.messages.kbytes"] == "512"
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "lots", "3000000"])
+def test_a_bad_prefetch_bound_is_named(value: str) -> None:
+    with pytest.raises(SettingError, match=PREFETCH_SETTING):
+        source_config(BROKERS, {PREFETCH_SETTING: value})
