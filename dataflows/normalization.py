@@ -19,13 +19,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 
 from omnichannel import collector, logs, metrics
 from omnichannel.encoding import RecordEncoder
 from omnichannel.kafka_io import CheckedKafkaSink, log_consumer_error, raw_record
 from omnichannel.kafka_settings import kafka_brokers_from_env, source_config
+from omnichannel.kafka_source import consume
 from omnichannel.reference import reference_from_env
 from omnichannel.settings import env_bool, schema_registry_url_from_env
 from omnichannel.topics import Topics
@@ -43,7 +43,7 @@ def build(
     """The normalization flow on `brokers`."""
     flow = Dataflow("normalization")
     # Every input feed; Kafka partitions are spread over the workers, nothing is exchanged.
-    consumed = kop.input(
+    consumed = consume(
         "consume",
         flow,
         brokers=brokers,
