@@ -16,7 +16,7 @@ encoding); `NORMALIZE_TAIL` (default true; false stops at the end of the inputs)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
@@ -25,7 +25,7 @@ from omnichannel import collector, logs, metrics
 from omnichannel.encoding import RecordEncoder
 from omnichannel.kafka_io import CheckedKafkaSink, log_consumer_error, raw_record
 from omnichannel.kafka_settings import kafka_brokers_from_env, source_config
-from omnichannel.kafka_source import consume
+from omnichannel.kafka_source import consume, idle_poll_from_env
 from omnichannel.reference import reference_from_env
 from omnichannel.settings import env_bool, schema_registry_url_from_env
 from omnichannel.topics import Topics
@@ -39,8 +39,9 @@ def build(
     topics: Topics,
     encoder: RecordEncoder,
     tail: bool = True,
+    idle_poll: timedelta | None = None,
 ) -> Dataflow:
-    """The normalization flow on `brokers`."""
+    """The normalization flow on `brokers`; `idle_poll`: read with `PromptKafkaSource`."""
     flow = Dataflow("normalization")
     # Every input feed; Kafka partitions are spread over the workers, nothing is exchanged.
     consumed = consume(
@@ -50,6 +51,7 @@ def build(
         topics=topics.inputs,
         tail=tail,
         add_config=source_config(brokers),
+        idle_poll=idle_poll,
     )
     op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
     read = metrics.tap("meter_consumed", consumed.oks, metrics.consumed(flow.flow_id))
@@ -79,6 +81,7 @@ def build_from_env() -> Dataflow:
         topics=topics,
         encoder=RecordEncoder(schema_registry_url_from_env()),
         tail=env_bool("NORMALIZE_TAIL", default=True),
+        idle_poll=idle_poll_from_env(),
     )
     collector.configure_from_env()
     return flow

@@ -1,19 +1,21 @@
-"""Bytewax's Kafka source, polled without waiting on an empty partition: normalization's input.
+"""Bytewax's Kafka source, polled without waiting on an empty partition: for normalization,
+opt-in (`NORMALIZE_IDLE_POLL_MS`).
 
 Bytewax 0.21's source asks each partition's consumer for a batch with a 1 ms timeout. A
 worker reading 20 partitions (normalization's five inputs at 4 partitions each) so spends up
 to 20 ms per pass over them whenever few records arrive, and a record waits for that pass.
 Here a partition is asked without waiting, and one that had nothing tells Bytewax to come
-back after `IDLE_POLL`; the worker parks until the first partition is due. Offsets,
+back after the idle poll; the worker parks until the first partition is due. Offsets,
 snapshots, errors and end of input are Bytewax's own: its partition does the reading.
 
-Measured (`python -m omnichannel.bench latency --flows normalization|availability`): input to
-canonical record at 500 events/s, p50 31 ms and p99 55 ms before, 11 and 17 ms with it; at
-5,000 events/s beside availability, p50 92 and p99 254 ms before, 15 and 45 ms with it. An
-idle normalization costs about 2% of a core more. The canonical topics' readers (availability,
-finance) keep Bytewax's source: their input already comes in bursts of a normalization batch,
-and with this source their batches got smaller, each paying its own Kafka and Redis round
-trips, and availability's updates came later (p99 0.9 s before, 2.1 s with it).
+Measured (`python -m omnichannel.bench latency --flows normalization|availability`, 10 ms):
+input to canonical record at 500 events/s, p50 31 and p99 55 ms with Bytewax's source, 11 and
+17 ms with this one. But it costs normalization about 10% more CPU under load (its batches are
+smaller), and on a 2-core machine that shares the broker that CPU came out of availability:
+at 5,000 events/s, availability's updates came later (60 s run, no coalescing: p50 235 ms and
+p99 823 ms before, 1.8 s and 4.4 s with it). So it is off by default: turn it on where
+normalization has cores of its own and its latency matters. The canonical topics' readers
+(availability, finance) always keep Bytewax's source: their batches got smaller with this one.
 
 `consume` is `bytewax.connectors.kafka.operators.input` with this source, and the same inner
 step ids (`<step>.kafka_input`), so recovery state written by either resumes with the other.
@@ -21,6 +23,7 @@ step ids (`<step>.kafka_input`), so recovery state written by either resumes wit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,9 +34,21 @@ from bytewax.dataflow import Dataflow, operator
 from bytewax.inputs import StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING
 
-# How long an empty partition is left alone: the most a record can wait to be read when it
-# arrives on an idle partition, and what an idle worker costs (a pass over its partitions).
+from omnichannel.settings import SettingError, env_int
+
+# How long an empty partition is left alone (`NORMALIZE_IDLE_POLL_MS`): the most a record can
+# wait to be read when it arrives on an idle partition; shorter costs an idle worker more.
+IDLE_POLL_SETTING = "NORMALIZE_IDLE_POLL_MS"
 IDLE_POLL = timedelta(milliseconds=10)
+
+
+def idle_poll_from_env(env: Mapping[str, str] | None = None) -> timedelta | None:
+    """`NORMALIZE_IDLE_POLL_MS`: 0 or unset, Bytewax's own source (None); N, this one."""
+    millis = env_int(IDLE_POLL_SETTING, 0, env)
+    if not 0 <= millis <= 1000:
+        raise SettingError(f"{IDLE_POLL_SETTING} must be 0 to 1000 (ms), got {millis}")
+    return timedelta(milliseconds=millis) if millis else None
+
 
 Message = KafkaSourceMessage[bytes | None, bytes | None]
 Error = KafkaError[bytes | None, bytes | None]
@@ -56,15 +71,16 @@ class _WithoutWaiting:
 class _PromptPartition(StatefulSourcePartition[Item, int | None]):
     """Bytewax's partition, asked without waiting, and left alone for a moment when empty."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, idle_poll: timedelta = IDLE_POLL) -> None:
         # Bytewax 0.21.1's partition keeps its consumer in `_consumer`, asked only by `consume`.
         inner._consumer = _WithoutWaiting(inner._consumer)
         self._inner = inner
+        self._idle_poll = idle_poll
         self._awake: datetime | None = None
 
     def next_batch(self) -> list[Item]:
         batch: list[Item] = self._inner.next_batch()
-        self._awake = None if batch else datetime.now(UTC) + IDLE_POLL
+        self._awake = None if batch else datetime.now(UTC) + self._idle_poll
         return batch
 
     def next_awake(self) -> datetime | None:
@@ -81,8 +97,13 @@ class _PromptPartition(StatefulSourcePartition[Item, int | None]):
 class PromptKafkaSource(KafkaSource):
     """`KafkaSource` whose partitions do not wait on an empty consumer."""
 
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _PromptPartition:  # type: ignore[override]
-        return _PromptPartition(super().build_part(step_id, for_part, resume_state))
+    idle_poll = IDLE_POLL
+
+    def build_part(  # type: ignore[override]
+        self, step_id: str, for_part: str, resume_state: int | None
+    ) -> _PromptPartition:
+        part = super().build_part(step_id, for_part, resume_state)
+        return _PromptPartition(part, self.idle_poll)
 
 
 @operator
@@ -94,12 +115,18 @@ def consume(
     topics: list[str],
     tail: bool,
     add_config: dict[str, str],
-) -> KafkaOpOut[
-    KafkaSourceMessage[bytes | None, bytes | None], KafkaError[bytes | None, bytes | None]
-]:
-    """Records of `topics` from the beginning (or the resumed offsets), and consumer errors."""
-    source = PromptKafkaSource(brokers, topics, tail, OFFSET_BEGINNING, add_config,
-                               raise_on_errors=False)  # fmt: skip
+    idle_poll: timedelta | None = None,
+) -> KafkaOpOut[Message, Error]:
+    """Records of `topics` from the beginning (or the resumed offsets), and consumer errors:
+    through `PromptKafkaSource` with `idle_poll`, else through Bytewax's own source."""
+    source: KafkaSource
+    if idle_poll is None:
+        source = KafkaSource(brokers, topics, tail, OFFSET_BEGINNING, add_config,
+                             raise_on_errors=False)  # fmt: skip
+    else:
+        source = PromptKafkaSource(brokers, topics, tail, OFFSET_BEGINNING, add_config,
+                                   raise_on_errors=False)  # fmt: skip
+        source.idle_poll = idle_poll
     read = op.input("kafka_input", flow, source)
     split = op.branch("split_err", read, lambda item: isinstance(item, KafkaSourceMessage))
     return KafkaOpOut(split.trues, split.falses)  # type: ignore[arg-type]

@@ -5,10 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 
-from omnichannel.kafka_source import IDLE_POLL, _PromptPartition, consume
+from omnichannel.kafka_source import (
+    IDLE_POLL,
+    IDLE_POLL_SETTING,
+    _PromptPartition,
+    consume,
+    idle_poll_from_env,
+)
+from omnichannel.settings import SettingError
 
 
 class Consumer:
@@ -61,7 +69,8 @@ def test_a_partition_is_asked_without_waiting_and_left_alone_briefly_when_empty(
 def test_its_step_ids_are_those_of_bytewax_s_kafka_input() -> None:
     # Recovery keys a source's offsets by step id: either operator resumes the other's.
     ours, theirs = Dataflow("flow"), Dataflow("flow")
-    consume("consume", ours, brokers=["b:9092"], topics=["t"], tail=True, add_config={})
+    consume("consume", ours, brokers=["b:9092"], topics=["t"], tail=True, add_config={},
+            idle_poll=IDLE_POLL)  # fmt: skip
     kop.input("consume", theirs, brokers=["b:9092"], topics=["t"])
 
     def input_ids(flow: Dataflow) -> list[str]:
@@ -78,3 +87,12 @@ def test_its_step_ids_are_those_of_bytewax_s_kafka_input() -> None:
         return found
 
     assert input_ids(ours) == input_ids(theirs) == ["flow.consume.kafka_input"]
+
+
+def test_the_prompt_source_is_opt_in_and_a_bad_setting_is_named() -> None:
+    assert idle_poll_from_env({}) is None
+    assert idle_poll_from_env({IDLE_POLL_SETTING: "0"}) is None
+    assert idle_poll_from_env({IDLE_POLL_SETTING: "10"}) == IDLE_POLL
+    for bad in ("-1", "ten", "5000"):
+        with pytest.raises(SettingError, match=IDLE_POLL_SETTING):
+            idle_poll_from_env({IDLE_POLL_SETTING: bad})
