@@ -27,14 +27,14 @@ from bytewax.dataflow import Dataflow
 from omnichannel import collector, logs, metrics
 from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.inventory import InventoryMovement
-from omnichannel.decoding import CanonicalDecoder, View
+from omnichannel.contracts.order_event import OrderEvent
+from omnichannel.decoding import CanonicalDecoder
 from omnichannel.encoding import RecordEncoder
 from omnichannel.kafka_io import CheckedKafkaSink, consume_canonical
 from omnichannel.kafka_settings import kafka_brokers_from_env
 from omnichannel.reference import reference_from_env
 from omnichannel.settings import env_bool, env_int, redis_url_from_env, schema_registry_url_from_env
 from omnichannel.topics import Topics
-from operators.availability.order_events import PROJECTION, OrderStockEvent
 from operators.availability.sku_stock import AvailabilitySettings
 from operators.availability.steps import availability
 from operators.routing import route_anomaly, route_availability, route_exception
@@ -59,7 +59,7 @@ def build(
     inputs = [topics.canonical_orders, topics.canonical_movements]
     read = consume_canonical(flow, brokers, inputs, decoder, tail)
     decoded = metrics.tap("meter_decoded", read, metrics.decoded(flow.flow_id, topics))
-    orders = only("orders", decoded, OrderStockEvent)
+    orders = only("orders", decoded, OrderEvent)
     movements = only("movements", decoded, InventoryMovement)
     unreadable = only("unreadable", decoded, ExceptionRecord)
     # Orders become stock changes per order, then every change meets its SKU's positions.
@@ -82,12 +82,6 @@ def build(
     return flow
 
 
-def availability_decoder(topics: Topics, registry: str | None = None) -> CanonicalDecoder:
-    """Reads the canonical topics, order events as availability's view of them."""
-    view = View(PROJECTION, OrderStockEvent, OrderStockEvent.of)
-    return CanonicalDecoder(topics, registry, {topics.canonical_orders: view})
-
-
 def build_from_env() -> Dataflow:
     """The flow configured from the environment; a bad setting stops it with the setting's name."""
     logs.configure_from_env("availability")
@@ -102,7 +96,7 @@ def build_from_env() -> Dataflow:
         ),
         topics=topics,
         encoder=RecordEncoder(registry),
-        decoder=availability_decoder(topics, registry),
+        decoder=CanonicalDecoder(topics, registry),
         redis_url=redis_url_from_env(),
         tail=env_bool("AVAILABILITY_TAIL", default=True),
         prefix=os.environ.get("READ_MODEL_PREFIX") or DEFAULT_PREFIX,

@@ -1,10 +1,19 @@
 """What availability reads of an order event: the fields that move stock, nothing else.
 
 A canonical order event carries prices, discounts, taxes and totals that finance needs and
-availability does not. The availability flow reads `canonical.orders` through a projection
-(`READ`): the Avro reader skips the other fields unread, and the event is a small tuple that
-is cheap to build, to exchange between workers and to keep. An event read the slow way (an
-older schema, the registry's wire format) is cut down to the same view by `OrderStockEvent.of`.
+availability does not. `view_decoder` reads `canonical.orders` through a projection: the Avro
+reader skips the other fields unread (22.9 to 7.3 us per order event), and the event is a
+small tuple that is cheap to build, to exchange between workers and to keep. An event read
+the slow way (an older schema, the registry's wire format) is cut down to the same view by
+`OrderStockEvent.of`, which is also how the stateful step takes a whole event.
+
+Not used by the flow, for now: with the Kafka flow reading through `view_decoder`, the short
+chaos test (`tests/integration/test_chaos.py`: SIGKILLs, resume from recovery) failed 3 runs
+in 4, each time with a few marketplace keys published at 1 where the uninterrupted replay
+says 0; reading whole events, 3 runs in 3 passed. The views are equal to the whole events'
+on every order event of generated days (`tests/unit/test_projected_reader.py`), so what
+differs is not the decoding; the cause was not found. The flow reads whole events, and the
+stateful step cuts each down with `OrderStockEvent.of`.
 """
 
 from __future__ import annotations
@@ -15,7 +24,9 @@ from typing import Any, NamedTuple
 from omnichannel.contracts.avro_compiled import Projection
 from omnichannel.contracts.common import Channel
 from omnichannel.contracts.order_event import OrderEvent, OrderEventType
+from omnichannel.decoding import CanonicalDecoder, View
 from omnichannel.pickling import micros, moment
+from omnichannel.topics import Topics
 
 
 class OrderStockEvent(NamedTuple):
@@ -73,3 +84,9 @@ PROJECTION: Projection = {
     name: ({"sku": None, "quantity": None} if name == "lines" else None)
     for name in OrderStockEvent._fields
 }
+
+
+def view_decoder(topics: Topics, registry: str | None = None) -> CanonicalDecoder:
+    """Reads the canonical topics, order events as availability's view of them (see above)."""
+    view = View(PROJECTION, OrderStockEvent, OrderStockEvent.of)
+    return CanonicalDecoder(topics, registry, {topics.canonical_orders: view})

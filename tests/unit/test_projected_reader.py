@@ -26,7 +26,7 @@ from omnichannel.decoding import CanonicalDecoder
 from omnichannel.encoding import RecordEncoder
 from omnichannel.topics import Topics
 from operators.adapters.raw import RawRecord
-from operators.availability.order_events import PROJECTION, OrderStockEvent
+from operators.availability.order_events import PROJECTION, OrderStockEvent, view_decoder
 from operators.routing import route_normalized
 from tests.unit.contract_examples import WEB_ORDER_PLACED
 from tests.unit.test_bench_hot_path import normalized_day
@@ -36,9 +36,7 @@ CODEC = AvroCodec(OrderEvent)
 
 
 def availability_decoder() -> CanonicalDecoder:
-    from dataflows.availability import availability_decoder as build
-
-    return build(TOPICS)
+    return view_decoder(TOPICS)
 
 
 def canonical(value: bytes, offset: int = 0) -> RawRecord:
