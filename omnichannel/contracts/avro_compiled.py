@@ -433,9 +433,10 @@ class _Compiler:
         else:
             raise Uncompiled(f"no compiled reader for {schema!r}")
 
-    def _read_blocks(self, out: _Source, schema: dict[str, Any], var: str) -> None:
+    def _each_item(self, out: _Source) -> None:
+        """Open the loops over an array's or map's blocks and their items; the caller writes
+        the item's code at the depth this leaves, then closes both (`out.depth -= 2`)."""
         count, size = out.fresh("c"), out.fresh("z")
-        out.add(f"{var} = []" if schema["type"] == "array" else f"{var} = {{}}")
         out.add("while True:")
         out.depth += 1
         self._read_long(out, count)
@@ -447,6 +448,10 @@ class _Compiler:
         out.depth -= 1
         out.add(f"for _ in range({count}):")
         out.depth += 1
+
+    def _read_blocks(self, out: _Source, schema: dict[str, Any], var: str) -> None:
+        out.add(f"{var} = []" if schema["type"] == "array" else f"{var} = {{}}")
+        self._each_item(out)
         if schema["type"] == "array":
             item = out.fresh("i")
             self.read(out, schema["items"], item)
@@ -684,19 +689,9 @@ class _ProjectionCompiler(_Compiler):
             if not (isinstance(items, dict) and items.get("type") == "record"):
                 raise Uncompiled(f"only arrays of records are projected: {schema!r}")
             inner = self.projected_reader(self.full_name(items["name"]), projection)
-            count, size, item, gathered = (out.fresh(s) for s in ("c", "z", "i", "a"))
+            item, gathered = out.fresh("i"), out.fresh("a")
             out.add(f"{gathered} = []")
-            out.add("while True:")
-            out.depth += 1
-            self._read_long(out, count)
-            out.add(f"if {count} == 0: break")
-            out.add(f"if {count} < 0:")
-            out.depth += 1
-            out.add(f"{count} = -{count}")
-            self._read_long(out, size)
-            out.depth -= 1
-            out.add(f"for _ in range({count}):")
-            out.depth += 1
+            self._each_item(out)
             out.add(f"{item}, p = {inner}(d, p)")
             out.add(f"{gathered}.append({item})")
             out.depth -= 2
