@@ -31,8 +31,6 @@ once) and with the default 250 ms window.
 from __future__ import annotations
 
 import bisect
-import shlex
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -48,7 +46,7 @@ from omnichannel.bench.flows import FLOWS, FlowSettings, start_flow
 from omnichannel.bench.machine import describe_machine
 from omnichannel.bench.plot import bar_chart
 from omnichannel.bench.processes import Child, Usage
-from omnichannel.bench.results import wide_console, write_json
+from omnichannel.bench.results import document_head, wide_console, write_json
 from omnichannel.bench.scenario_input import DaySize, connect
 from omnichannel.bench.workspace import (
     END_MARKER_KEY,
@@ -166,14 +164,7 @@ def run_latency(settings: LatencySettings, console: Console | None = None) -> di
     finally:
         workspace.delete_all()
     document = {
-        "mode": "latency",
-        "run_id": workspace.run_id,
-        "started_at": started.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
-        "command": shlex.join(
-            [Path(sys.executable).name, "-m", "omnichannel.bench", *sys.argv[1:]]
-        ),
-        "machine": machine,
+        **document_head("latency", workspace.run_id, started, machine),
         "settings": {
             "flows": list(settings.flows),
             "offered_events_per_s": settings.rate,

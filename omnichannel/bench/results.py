@@ -10,7 +10,10 @@ the whole run is counted instead, and the row says so (`rate_basis`).
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +105,22 @@ def row_from_usage(
         startup_wall_s=max((u.wall_s for u in startups), default=0.0),
         startup_cpu_s=sum(u.cpu_s for u in startups),
     )
+
+
+def document_head(
+    mode: str, run_id: str, started: datetime, machine: dict[str, Any]
+) -> dict[str, Any]:
+    """What every mode's JSON starts with: the mode, the run, its times, command and machine."""
+    return {
+        "mode": mode,
+        "run_id": run_id,
+        "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "command": shlex.join(
+            [Path(sys.executable).name, "-m", "omnichannel.bench", *sys.argv[1:]]
+        ),
+        "machine": machine,
+    }
 
 
 def write_json(path: Path, document: dict[str, Any]) -> Path:

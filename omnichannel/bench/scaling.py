@@ -17,9 +17,7 @@ the end marker of every input partition.
 
 from __future__ import annotations
 
-import shlex
 import socket
-import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +36,14 @@ from omnichannel.bench.flows import (
 from omnichannel.bench.machine import describe_machine, load_average
 from omnichannel.bench.plot import bar_chart
 from omnichannel.bench.processes import Child, Usage
-from omnichannel.bench.results import Row, print_rows, row_from_usage, wide_console, write_json
+from omnichannel.bench.results import (
+    Row,
+    document_head,
+    print_rows,
+    row_from_usage,
+    wide_console,
+    write_json,
+)
 from omnichannel.bench.scenario_input import DaySize, connect, produce_day
 from omnichannel.bench.workspace import ExceptionWatch, Workspace, all_topics
 from omnichannel.topics import Topics
@@ -111,14 +116,7 @@ def run_scaling(settings: ScalingSettings, console: Console | None = None) -> di
         single = next(r for r in rows if r.flows == row.flows and r.name.endswith(LAYOUTS[0]))
         row.detail["speed_up"] = round(row.events_per_s / single.events_per_s, 3)
     document = {
-        "mode": "scaling",
-        "run_id": workspace.run_id,
-        "started_at": started.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
-        "command": shlex.join(
-            [Path(sys.executable).name, "-m", "omnichannel.bench", *sys.argv[1:]]
-        ),
-        "machine": machine,
+        **document_head("scaling", workspace.run_id, started, machine),
         "scenario": day.describe(),
         "settings": {
             "partitions": settings.partitions,

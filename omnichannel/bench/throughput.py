@@ -18,7 +18,6 @@ input partition (see `omnichannel.bench.workspace`), which proves they read ever
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,7 +40,14 @@ from omnichannel.bench.flows import (
 from omnichannel.bench.machine import describe_machine, load_average
 from omnichannel.bench.plot import bar_chart
 from omnichannel.bench.processes import Child, Usage
-from omnichannel.bench.results import Row, print_rows, row_from_usage, wide_console, write_json
+from omnichannel.bench.results import (
+    Row,
+    document_head,
+    print_rows,
+    row_from_usage,
+    wide_console,
+    write_json,
+)
 from omnichannel.bench.scenario_input import DaySize, ProducedDay, connect, produce_day
 from omnichannel.bench.state import bytes_per_key, measure_state
 from omnichannel.bench.workspace import ExceptionWatch, Workspace
@@ -130,14 +136,7 @@ def run_throughput(settings: ThroughputSettings, console: Console | None = None)
         _forget_read_model(flows)
         workspace.delete_all()
     document = {
-        "mode": "throughput",
-        "run_id": workspace.run_id,
-        "started_at": started.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
-        "command": shlex.join(
-            [Path(sys.executable).name, "-m", "omnichannel.bench", *sys.argv[1:]]
-        ),
-        "machine": machine,
+        **document_head("throughput", workspace.run_id, started, machine),
         "scenario": day.describe(),
         "settings": {
             "partitions": settings.partitions,
