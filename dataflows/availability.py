@@ -24,7 +24,7 @@ from datetime import timedelta
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 
-from omnichannel import collector, logs, metrics
+from omnichannel import collector, logs, metrics, recovery_owner
 from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.order_event import OrderEvent
@@ -102,6 +102,7 @@ def build_from_env() -> Dataflow:
         prefix=os.environ.get("READ_MODEL_PREFIX") or DEFAULT_PREFIX,
     )
     collector.configure_from_env()
+    recovery_owner.keep_from_env()
     return flow
 
 

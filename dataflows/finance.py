@@ -22,7 +22,7 @@ from datetime import timedelta
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 
-from omnichannel import collector, logs, metrics
+from omnichannel import collector, logs, metrics, recovery_owner
 from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.settlement import Settlement
@@ -30,12 +30,14 @@ from omnichannel.decoding import CanonicalDecoder
 from omnichannel.encoding import RecordEncoder
 from omnichannel.kafka_io import CheckedKafkaSink, consume_canonical
 from omnichannel.kafka_settings import kafka_brokers_from_env
+from omnichannel.partition_ends import PartitionEndsWatch
 from omnichannel.postings_sink import PostingsSink
 from omnichannel.reference import reference_from_env
 from omnichannel.settings import env_bool, env_int, schema_registry_url_from_env
 from omnichannel.topics import Topics
 from operators.finance.ledger import FinanceSettings
 from operators.finance.steps import finance
+from operators.finance.watermark import Watermark
 from operators.routing import route_anomaly, route_exception, route_posting, route_summary
 from operators.streams import only
 
@@ -58,7 +60,11 @@ def build(
     )
     settlements = only("settlements", decoded, Settlement)
     unreadable = only("unreadable", decoded, ExceptionRecord)
-    books = finance("finance", orders, settlements, settings)
+    # The grace is measured by the source partitions, each let go once read to its end.
+    watermark = Watermark()
+    sources = [topics.web_orders, topics.pos_orders, topics.marketplace_orders]
+    PartitionEndsWatch(brokers, sources, watermark.learn_ends).start()
+    books = finance("finance", orders, settlements, settings, watermark)
     found = metrics.tap("meter_anomalies", books.anomalies, metrics.anomalies(flow.flow_id))
     refused = metrics.tap("meter_refused", books.exceptions, metrics.postings_refused(flow.flow_id))
     summaries = metrics.tap("meter_reconciliation", books.summaries, metrics.Reconciliation())
@@ -101,6 +107,7 @@ def build_from_env() -> Dataflow:
         tail=env_bool("FINANCE_TAIL", default=True),
     )
     collector.configure_from_env()
+    recovery_owner.keep_from_env()
     return flow
 
 

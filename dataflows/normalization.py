@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 
-from omnichannel import collector, logs, metrics
+from omnichannel import collector, logs, metrics, recovery_owner
 from omnichannel.encoding import RecordEncoder
 from omnichannel.kafka_io import CheckedKafkaSink, log_consumer_error, raw_record
 from omnichannel.kafka_settings import kafka_brokers_from_env, source_config
@@ -84,6 +84,7 @@ def build_from_env() -> Dataflow:
         idle_poll=idle_poll_from_env(),
     )
     collector.configure_from_env()
+    recovery_owner.keep_from_env()
     return flow
 
 

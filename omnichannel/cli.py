@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from omnichannel import localstack, logs
+from omnichannel import localstack, logs, recovery_owner
 from omnichannel.contracts.cli import add_contracts_parser, run_contracts
 from omnichannel.contracts.common import Channel
 from omnichannel.contracts.exception_record import ExceptionReason
@@ -260,6 +260,12 @@ def _run_flow(args: argparse.Namespace) -> int:
     settings = RecoverySettings.from_env(args.flow)
     processes = len(args.addresses.split(";")) if args.addresses else 1
     partitions = prepare(settings, args.process_id or 0, processes)
+    if settings.directory is not None:
+        # One live process per store: the flow renews the lease (omnichannel.recovery_owner).
+        os.environ[recovery_owner.OWNER_ENV] = recovery_owner.acquire(
+            settings.directory, recovery_owner.OwnerSettings.from_env()
+        )
+        os.environ[recovery_owner.LEASE_DIR_ENV] = str(settings.directory)
     where = f"{settings.directory} ({partitions} partitions)" if partitions else "off"
     logger.info("omni run %s: recovery %s", args.flow, where)
     argv = run_arguments(args.flow, settings)

@@ -1,67 +1,94 @@
-"""Effectively-once postings to Kafka: no idempotency key published twice across a crash.
+"""Exactly-once postings to Kafka: each idempotency key committed once, across crashes, resumes
+and zombies.
 
-Bytewax resumes a flow from its last snapshot and produces again what came after it. For the
-ERP that would be a double posting, so this sink keeps one Bytewax partition per partition of
-the postings topic (a key goes where Kafka's murmur2 partitioner puts it), and snapshots the
-offset after the last record it wrote there. On resume, each partition first reads what was
-written from that offset to the end: the entries its predecessor published after the snapshot.
-Their keys are not produced again. Without a snapshot, the whole partition is read (a first
-start reads an empty topic).
+The sink keeps one Bytewax partition per partition of the postings topic (a key goes where
+Kafka's murmur2 partitioner puts it), and each writes through a transactional producer of its
+own: its `transactional.id` names the postings topic and partition, so it is the same across
+restarts and rescales, whichever process holds the partition. What an epoch posts is one
+transaction, committed when Bytewax snapshots the epoch; the snapshot is the offset after it.
 
-The window this leaves open: a record the dead process sent but the broker appended only after
-the successor read the partition. A successor starts seconds after a crash, by which time the
-broker has answered or dropped the dead connection's requests.
+- A crash before the commit: the successor's `init_transactions` aborts the open transaction,
+  and a `read_committed` reader (the ERP, the resume scan) never sees those records.
+- A crash after the commit and before Bytewax stored the snapshot: on resume, each partition
+  reads what was committed from its snapshot's offset to the end (`read_committed`) and does
+  not send those keys again.
+- A zombie (a process paused by a GC, a frozen node, a network partition, while a successor
+  resumed in its place): the successor's `init_transactions` fenced its producer, so its
+  produce and commit fail as fenced, and it stops saying so. Nothing it sent is committed.
+
+While the broker is away a commit is retried, every `COMMIT_TIMEOUT_S`, up to
+`KAFKA_OUTAGE_TIMEOUT_S`; a transaction the broker aborted meanwhile (it outlived
+`transaction.timeout.ms`) is sent again whole: the sink holds an epoch's records until they
+are committed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
-from confluent_kafka import KafkaError as DeliveryError
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from omnichannel import metrics
 from omnichannel.kafka_io import OutboundRecord
 from omnichannel.kafka_settings import client_config, producer_config
 from omnichannel.partitioning import partition_for
+from omnichannel.settings import env_int
 
 logger = logging.getLogger(__name__)
 
-FLUSH_TIMEOUT_S = 60.0
 READ_TIMEOUT_S = 60.0
+COMMIT_TIMEOUT_S = 10.0
+WARN_EVERY_S = 30.0
+# How long the broker keeps a transaction open without a commit: a dead process's transaction
+# blocks `read_committed` readers of its partition at most this long (a successor aborts it at
+# once). Records waiting for an unreachable broker expire with it, and are sent again.
+TRANSACTION_TIMEOUT_MS = 60_000
+FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
+
+
+def transactional_id(topic: str, partition: int) -> str:
+    """The producer identity of one postings partition: stable across restarts and rescales."""
+    return f"omni-postings-{topic}-{partition:05d}"
 
 
 def keys_written(
     brokers: list[str], topic: str, partition: int, start: int | None
 ) -> tuple[set[bytes], int]:
-    """The keys in one partition from `start` (None: the beginning) to its end, and that end."""
-    consumer = Consumer(client_config(brokers) | {"group.id": "omni-postings-resume"})
+    """The keys committed in one partition from `start` (None: the beginning) to its end, and
+    the offset after that end."""
+    consumer = Consumer(
+        client_config(brokers)
+        | {
+            "group.id": "omni-postings-resume",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+            "auto.offset.reset": "error",
+        }
+    )
     try:
-        low, high = consumer.get_watermark_offsets(
-            TopicPartition(topic, partition), timeout=READ_TIMEOUT_S
-        )
+        where = TopicPartition(topic, partition)
+        low, _ = consumer.get_watermark_offsets(where, timeout=READ_TIMEOUT_S)
         first = low if start is None else max(start, low)
-        if first >= high:
-            return set(), high
         consumer.assign([TopicPartition(topic, partition, first)])
         keys: set[bytes] = set()
         deadline = time.monotonic() + READ_TIMEOUT_S
-        offset = first - 1
-        while offset + 1 < high:
+        while True:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}[{partition}]: could not read to offset {high}")
+                raise TimeoutError(f"{topic}[{partition}]: could not read to its end from {first}")
             for message in consumer.consume(num_messages=1000, timeout=0.2):
                 error = message.error()
+                if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                    # Transaction markers take offsets too: the end is where the reader stands.
+                    return keys, consumer.position([where])[0].offset
                 if error is not None:
                     raise RuntimeError(f"{topic}[{partition}]: {error}")
-                read_at, key = message.offset(), message.key()
-                if read_at is not None:
-                    offset = read_at
+                key = message.key()
                 if key is not None:
                     keys.add(key)
-        return keys, high
     finally:
         consumer.close()
 
@@ -74,39 +101,54 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
         partition: int,
         resume_from: int | None,
         flow: str,
+        outage_bound: timedelta,
     ) -> None:
         self._topic = topic
         self._partition = partition
         self._flow = flow
-        self._producer = Producer(producer_config(brokers))
+        self._outage_bound = outage_bound
+        self._where = f"{topic}[{partition}]"
+        self._log = {"flow": flow, "topic": topic, "partition": partition}
+        self._producer = Producer(
+            producer_config(brokers)
+            | {
+                "transactional.id": transactional_id(topic, partition),
+                "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+                "message.timeout.ms": TRANSACTION_TIMEOUT_MS,
+            }
+        )
+        # Fences every earlier producer of this partition and aborts what it left open.
+        self._producer.init_transactions(READ_TIMEOUT_S)
         self._already, self._next_offset = keys_written(brokers, topic, partition, resume_from)
         if self._already:
             logger.warning(
-                "%s[%d]: %d postings were written after the last snapshot (offsets %s to %d); "
+                "%s: %d postings were committed after the last snapshot (offsets %s to %d); "
                 "not sending them again",
-                topic,
-                partition,
+                self._where,
                 len(self._already),
                 "the start" if resume_from is None else resume_from,
                 self._next_offset - 1,
-                extra={"flow": flow, "topic": topic, "partition": partition},
+                extra=self._log,
             )
-        self._refused: list[str] = []
+        self._pending: list[OutboundRecord] = []  # this epoch's transaction, until committed
 
-    def _on_delivery(self, err: DeliveryError | None, message: Message) -> None:
-        if err is not None:
-            self._refused.append(str(err))
-        else:
-            written_at = message.offset()
-            if written_at is not None:
-                self._next_offset = max(self._next_offset, written_at + 1)
+    def _on_delivery(self, err: KafkaError | None, message: Message) -> None:
+        # A record not delivered fails the commit (abortable): it is sent again with the rest.
+        written_at = message.offset()
+        if err is None and written_at is not None:
+            self._next_offset = max(self._next_offset, written_at + 1)
 
     def write_batch(self, items: list[OutboundRecord]) -> None:
-        sent = 0
+        fresh = [item for item in items if item.key not in self._already]
+        if not fresh:
+            return
+        if not self._pending:
+            self._begin()
+        self._pending.extend(fresh)
+        self._send(fresh)
+
+    def _send(self, items: list[OutboundRecord]) -> None:
         for item in items:
-            if item.key in self._already:
-                continue
-            sent += 1
             while True:
                 try:
                     self._producer.produce(
@@ -119,26 +161,99 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
                     break
                 except BufferError:
                     self._producer.poll(0.5)
+                except KafkaException as exc:
+                    self._stop_if_fenced(exc.args[0])
+                    raise
             self._producer.poll(0)
-        remaining = self._producer.flush(FLUSH_TIMEOUT_S)
-        if remaining or self._refused:
-            failed = metrics.POSTINGS_FAILED.labels(self._flow, metrics.NOT_DELIVERED)
-            failed.inc(remaining + len(self._refused))
-        if remaining:
-            raise RuntimeError(f"{self._topic}[{self._partition}]: postings not delivered in time")
-        if self._refused:
-            raise RuntimeError(f"{self._topic}[{self._partition}]: refused: {self._refused[0]}")
-        metrics.EVENTS_OUT.labels(self._flow, self._topic).inc(sent)
 
     def snapshot(self) -> int:
+        if self._pending:
+            self._commit()
         return self._next_offset
 
+    def _commit(self) -> None:
+        """Commit this epoch's transaction, riding out the broker; send it again if aborted."""
+        started = time.monotonic()
+        warn_at = started
+        while True:
+            try:
+                self._producer.commit_transaction(COMMIT_TIMEOUT_S)
+                break
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                self._stop_if_fenced(error)
+                waited = time.monotonic() - started
+                if waited > self._outage_bound.total_seconds():
+                    metrics.POSTINGS_FAILED.labels(self._flow, metrics.NOT_DELIVERED).inc(
+                        len(self._pending)
+                    )
+                    raise RuntimeError(
+                        f"{self._where}: {len(self._pending)} postings not committed within "
+                        f"{waited:.0f}s (KAFKA_OUTAGE_TIMEOUT_S): {error}"
+                    ) from exc
+                if time.monotonic() >= warn_at:
+                    warn_at = time.monotonic() + WARN_EVERY_S
+                    logger.warning(
+                        "%s: %d postings not committed yet after %.0fs (%s); retrying up to "
+                        "%.0fs (KAFKA_OUTAGE_TIMEOUT_S)",
+                        self._where, len(self._pending), waited, error,
+                        self._outage_bound.total_seconds(), extra=self._log,
+                    )  # fmt: skip
+                if error.txn_requires_abort():
+                    self._abort()
+                    self._begin()
+                    self._send(self._pending)
+                elif not error.retriable():
+                    raise
+        if warn_at > started:
+            logger.info(
+                "%s: %d postings committed after %.0fs",
+                self._where, len(self._pending), time.monotonic() - started, extra=self._log,
+            )  # fmt: skip
+        metrics.EVENTS_OUT.labels(self._flow, self._topic).inc(len(self._pending))
+        self._pending = []
+
+    def _begin(self) -> None:
+        try:
+            self._producer.begin_transaction()
+        except KafkaException as exc:
+            self._stop_if_fenced(exc.args[0])
+            raise
+
+    def _abort(self) -> None:
+        """Abort the open transaction (the broker gave up on it), riding out the broker."""
+        started = time.monotonic()
+        while True:
+            try:
+                self._producer.abort_transaction(COMMIT_TIMEOUT_S)
+                return
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                self._stop_if_fenced(error)
+                if not error.retriable() or (
+                    time.monotonic() - started > self._outage_bound.total_seconds()
+                ):
+                    raise
+
+    def _stop_if_fenced(self, error: KafkaError) -> None:
+        if error.code() in FENCED or error.fatal():
+            logger.error(
+                "%s: fenced: another process took over these postings (transactional.id %s); "
+                "this one stops without committing: %s",
+                self._where, transactional_id(self._topic, self._partition), error,
+                extra=self._log,
+            )  # fmt: skip
+            raise RuntimeError(f"{self._where}: fenced by a newer producer: {error}")
+
     def close(self) -> None:
-        self._producer.flush(FLUSH_TIMEOUT_S)
+        if self._pending:
+            self._commit()
+        self._producer.flush(COMMIT_TIMEOUT_S)
 
 
 class PostingsSink(FixedPartitionedSink[OutboundRecord, int]):
-    """Produces postings, each to the partition of its key, once across crashes and resumes.
+    """Produces postings, each to the partition of its key, exactly once across crashes,
+    resumes and zombies, in one transaction per epoch and partition.
 
     Items are `(idempotency key, record)`; the record's key must be that idempotency key.
     """
@@ -147,6 +262,7 @@ class PostingsSink(FixedPartitionedSink[OutboundRecord, int]):
         self._brokers = brokers
         self._topic = topic
         self._partitions: int | None = None
+        self._outage_bound = timedelta(seconds=env_int("KAFKA_OUTAGE_TIMEOUT_S", 3600))
 
     def _partition_count(self) -> int:
         """The postings topic's partitions, asked of the broker once the flow starts."""
@@ -173,4 +289,6 @@ class PostingsSink(FixedPartitionedSink[OutboundRecord, int]):
         self, step_id: str, for_part: str, resume_state: int | None
     ) -> _PostingsPartition:
         flow = step_id.partition(".")[0]
-        return _PostingsPartition(self._brokers, self._topic, int(for_part), resume_state, flow)
+        return _PostingsPartition(
+            self._brokers, self._topic, int(for_part), resume_state, flow, self._outage_bound
+        )

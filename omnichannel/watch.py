@@ -52,6 +52,8 @@ def watch(
             "group.id": f"omni-watch-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest" if from_beginning else "latest",
             "enable.auto.commit": False,
+            # Postings are written in transactions: only what was committed is shown.
+            "isolation.level": "read_committed",
         }
     )
     consumer.subscribe([topic])

@@ -45,8 +45,9 @@ from operators.availability.logic import (
 from operators.availability.sku_stock import AvailabilitySettings
 from operators.availability.stock_changes import StockChange, stock_change
 from operators.finance.ledger import FinanceSettings
-from operators.finance.logic import OrderLedgerLogic, Watermark
+from operators.finance.logic import OrderLedgerLogic
 from operators.finance.postings import settlement_entry
+from operators.finance.watermark import Watermark
 from operators.normalize import Normalizer
 from operators.routing import (
     Routed,

@@ -26,6 +26,7 @@ from omnichannel.codec import codec_for
 from omnichannel.contracts.common import Channel
 from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.kafka_settings import client_config, producer_config
+from omnichannel.topic_reader import read_to_end
 from omnichannel.topics import Topics
 
 END_MARKER_KEY = b"bench-end-of-input"
@@ -194,32 +195,5 @@ class ExceptionWatch:
 
 
 def read_all(brokers: list[str], topic: str, batch: int = 5_000) -> Iterable[Message]:
-    """Every record of the topic from the beginning to its end as it is now."""
-    consumer = Consumer(
-        {**client_config(brokers), "group.id": f"bench.reader.{uuid.uuid4().hex[:8]}",
-         "enable.auto.commit": False}
-    )  # fmt: skip
-    try:
-        metadata = consumer.list_topics(topic, timeout=TIMEOUT_S).topics[topic]
-        ends = {}
-        for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=TIMEOUT_S
-            )
-            if high > low:
-                ends[partition] = high
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-        deadline = time.monotonic() + 600
-        while ends:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic}: partitions {sorted(ends)} not read to the end")
-            for message in consumer.consume(num_messages=batch, timeout=0.2):
-                if message.error() is not None:
-                    raise KafkaException(message.error())
-                partition, offset = message.partition(), message.offset()
-                if partition in ends and offset is not None:
-                    yield message
-                    if offset + 1 >= ends[partition]:
-                        del ends[partition]
-    finally:
-        consumer.close()
+    """Every committed record of the topic from the beginning to its end as it is now."""
+    return read_to_end(client_config(brokers), topic, batch, timeout_s=600)

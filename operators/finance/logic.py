@@ -2,16 +2,15 @@
 
 A waiting event's grace is measured in event time. An order's own state only sees its own
 events, so the step shares a watermark between the orders of the process: the low watermark of
-the source partitions its events came from (see `Watermark`; a floor of wall time covers the
-batches: see the ledger). While
-events wait, the logic wakes every second (wall clock) to check it; at the end of a bounded
-input every waiting event is let go.
+the source partitions its events came from, which never runs ahead of records not yet read
+(`operators.finance.watermark`; a floor of wall time covers the batches: see the ledger).
+While events wait, the logic wakes every second (wall clock) to check it; at the end of a
+bounded input every waiting event is let go.
 """
 
 from __future__ import annotations
 
 import pickle
-import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -22,46 +21,10 @@ from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.reconciliation import ReconciliationSummary
 from operators.finance.ledger import FinanceOutput, FinanceSettings, OrderLedger
 from operators.finance.reconciliation import ChannelBooks, Measure
+from operators.finance.watermark import Watermark
 
 CHECK_EVERY = timedelta(seconds=1)
-# A source partition silent for this long no longer holds the watermark back.
-IDLE_AFTER = timedelta(seconds=30)
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
-
-
-class Watermark:
-    """How far event time has got on every input partition, shared by the workers of a process.
-
-    The value is the low watermark: the least, over the source partitions that are still
-    active, of the newest event time each has delivered. A partition that lags (a store's
-    backlog, a consumer that fell behind, a partition just added) holds it back, so an event
-    does not give up on a predecessor that is still to come on a slower partition. A partition
-    that has delivered nothing for `idle_after` of wall time stops holding it back (a sparse
-    feed must not stall every grace), and counts again with its next event.
-    """
-
-    def __init__(self, idle_after: timedelta = IDLE_AFTER) -> None:
-        self._lock = threading.Lock()
-        self._idle_after = idle_after
-        # (topic, partition) -> (newest event time, wall time it last delivered)
-        self._partitions: dict[tuple[str, int], tuple[datetime, datetime]] = {}
-
-    def observe(self, event: OrderEvent, now: datetime | None = None) -> OrderEvent:
-        seen = now or datetime.now(UTC)
-        where = (event.source.topic, event.source.partition)
-        with self._lock:
-            newest = self._partitions.get(where)
-            time = event.event_time if newest is None else max(newest[0], event.event_time)
-            self._partitions[where] = (time, seen)
-        return event
-
-    def value_at(self, now: datetime) -> datetime | None:
-        """The low watermark at wall time `now`; None before any event."""
-        with self._lock:
-            if not self._partitions:
-                return None
-            active = [t for t, seen in self._partitions.values() if now - seen < self._idle_after]
-            return min(active) if active else max(t for t, _ in self._partitions.values())
 
 
 class OrderLedgerLogic(StatefulLogic[OrderEvent, FinanceOutput, OrderLedger]):
@@ -85,7 +48,7 @@ class OrderLedgerLogic(StatefulLogic[OrderEvent, FinanceOutput, OrderLedger]):
 
     def on_item(self, value: OrderEvent) -> tuple[Iterable[FinanceOutput], bool]:
         now = self._last_seen = datetime.now(UTC)
-        self._watermark.observe(value, now)
+        self._watermark.observe(value)
         outputs = self.ledger.apply(value, self._settings, now)
         return outputs + self._expire(now), StatefulLogic.RETAIN
 
@@ -108,8 +71,10 @@ class OrderLedgerLogic(StatefulLogic[OrderEvent, FinanceOutput, OrderLedger]):
         return self.ledger.copy()
 
     def _expire(self, now: datetime) -> list[FinanceOutput]:
-        watermark = self._watermark.value_at(now)
-        if watermark is None or not self.ledger.waiting:
+        if not self.ledger.waiting:
+            return []
+        watermark = self._watermark.value()
+        if watermark is None:
             return []
         return self.ledger.expire(watermark, self._settings, now)
 

@@ -15,9 +15,10 @@ from omnichannel.contracts.reconciliation import ReconciliationSummary
 from omnichannel.contracts.settlement import Settlement
 from omnichannel.metrics import counting_keys
 from operators.finance.ledger import FinanceSettings
-from operators.finance.logic import OrderLedgerLogic, ReconciliationLogic, Watermark
+from operators.finance.logic import OrderLedgerLogic, ReconciliationLogic
 from operators.finance.reconciliation import Measure
 from operators.finance.settlements import SettlementOnceLogic, settlement_key
+from operators.finance.watermark import Watermark
 from operators.streams import only
 
 
@@ -37,9 +38,14 @@ def finance(
     orders: Stream[OrderEvent],
     settlements: Stream[Settlement],
     settings: FinanceSettings,
+    watermark: Watermark | None = None,
 ) -> FinanceOut:
-    """Balanced journal entries, duplicates and ordering anomalies from orders and settlements."""
-    watermark = Watermark()
+    """Balanced journal entries, duplicates and ordering anomalies from orders and settlements.
+
+    `watermark` measures the grace; on Kafka it learns where each source partition ends
+    (`omnichannel.partition_ends`); without one, every source partition seen holds it back.
+    """
+    watermark = watermark or Watermark()
     # One order's events, in their order of arrival, through its ledger.
     by_order = op.key_on("key_by_order", orders, lambda event: event.correlation_id)
     posted = op.stateful(

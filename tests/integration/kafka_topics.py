@@ -17,6 +17,7 @@ from omnichannel.codec import codec_for
 from omnichannel.contracts.availability import AvailabilityUpdate
 from omnichannel.contracts.common import Channel
 from omnichannel.localstack import PROJECT_ROOT
+from omnichannel.topic_reader import read_to_end
 from omnichannel.topics import Topics
 from tests.conftest import TopicFactory
 
@@ -31,37 +32,15 @@ class Consumed:
 
 
 def read_topic(bootstrap: str, topic: str) -> list[Consumed]:
-    """Every record of the topic, from the beginning to its end now, partition by partition."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"{topic}.reader", "enable.auto.commit": False}
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-            for p in partitions
-        }
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        records: list[Consumed] = []
-        remaining = {p for p, end in ends.items() if end > 0}
-        deadline = time.monotonic() + 60
-        while remaining:
-            assert time.monotonic() < deadline, f"{topic}: partitions {remaining} not read to end"
-            # consume() waits for a full batch or the timeout: keep the timeout short.
-            batch = consumer.consume(num_messages=1000, timeout=0.2)
-            for message in batch:
-                assert message.error() is None, message.error()
-                partition, offset = message.partition(), message.offset()
-                assert partition is not None
-                assert offset is not None
-                records.append(
-                    Consumed(topic, partition, offset, message.key(), message.value() or b"")
-                )
-                if offset + 1 >= ends[partition]:
-                    remaining.discard(partition)
-        return records
-    finally:
-        consumer.close()
+    """Every committed record of the topic, from the beginning to its end now, partition by
+    partition."""
+    records: list[Consumed] = []
+    for message in read_to_end({"bootstrap.servers": bootstrap}, topic):
+        partition, offset = message.partition(), message.offset()
+        assert partition is not None
+        assert offset is not None
+        records.append(Consumed(topic, partition, offset, message.key(), message.value() or b""))
+    return records
 
 
 def fresh_topics(new_topic: TopicFactory, input_partitions: int = 1) -> Topics:

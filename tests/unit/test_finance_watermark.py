@@ -1,47 +1,73 @@
-"""The finance watermark: the low watermark of the source partitions, sparse ones let go."""
+"""The finance watermark: the low watermark of the source partitions, which never runs ahead of
+records not yet read, whatever the wall clock does."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from omnichannel.contracts.order_event import OrderEvent
-from operators.finance.logic import Watermark
+from operators.finance.watermark import Watermark
 from tests.unit.availability_events import pos
 
-WALL = datetime(2026, 11, 27, 12, tzinfo=UTC)
-IDLE = timedelta(seconds=30)
+TOPIC = pos().source.topic
 
 
-def at(event: OrderEvent, partition: int, minute: int) -> OrderEvent:
-    """The event as read from `partition` of its topic, happened at 09:`minute`."""
-    source = event.source.model_copy(update={"partition": partition})
+def at(event: OrderEvent, partition: int, minute: int, offset: int = 0) -> OrderEvent:
+    """The event as read from `offset` of `partition` of its topic, happened at 09:`minute`."""
+    source = event.source.model_copy(update={"partition": partition, "offset": offset})
     when = event.event_time.replace(hour=9, minute=minute)
     return event.model_copy(update={"source": source, "event_time": when})
 
 
+def minute(watermark: Watermark) -> int | None:
+    value = watermark.value()
+    return None if value is None else value.minute
+
+
 def test_a_lagging_partition_holds_the_watermark_back() -> None:
-    watermark = Watermark(IDLE)
-    assert watermark.value_at(WALL) is None
-    watermark.observe(at(pos(), 0, 50), WALL)
-    watermark.observe(at(pos(), 1, 5), WALL)
-    watermark.observe(at(pos(), 0, 55), WALL)
+    watermark = Watermark()
+    assert watermark.value() is None
+    watermark.observe(at(pos(), 0, 50))
+    watermark.observe(at(pos(), 1, 5))
+    watermark.observe(at(pos(), 0, 55))
 
-    assert watermark.value_at(WALL).minute == 5  # type: ignore[union-attr]
-    watermark.observe(at(pos(), 1, 40), WALL)
-    assert watermark.value_at(WALL).minute == 40  # type: ignore[union-attr]
+    assert minute(watermark) == 5
+    watermark.observe(at(pos(), 1, 40))
+    assert minute(watermark) == 40
     # Event time never goes back on a partition: an older event does not lower it.
-    watermark.observe(at(pos(), 1, 1), WALL)
-    assert watermark.value_at(WALL).minute == 40  # type: ignore[union-attr]
+    watermark.observe(at(pos(), 1, 1))
+    assert minute(watermark) == 40
 
 
-def test_a_silent_partition_stops_holding_it_back_until_it_delivers_again() -> None:
-    watermark = Watermark(IDLE)
-    watermark.observe(at(pos(), 1, 5), WALL)
-    later = WALL + IDLE
-    watermark.observe(at(pos(), 0, 50), later)
+def test_a_partition_with_records_not_read_holds_it_however_long_it_is_silent() -> None:
+    watermark = Watermark()
+    watermark.learn_ends({(TOPIC, 0): (0, 10), (TOPIC, 1): (0, 10)})
+    watermark.observe(at(pos(), 0, 50, offset=9))
+    # Partition 1 has records, none read yet: their times are unknown, nothing may expire.
+    assert watermark.value() is None
+    watermark.observe(at(pos(), 1, 5, offset=3))
+    assert minute(watermark) == 5
+    # The broker went away: no new ends come, and partition 1 still has records to read.
+    assert minute(watermark) == 5
 
-    assert watermark.value_at(later).minute == 50  # type: ignore[union-attr]
-    watermark.observe(at(pos(), 1, 6), later)
-    assert watermark.value_at(later).minute == 6  # type: ignore[union-attr]
-    # Every partition silent: the newest event time anywhere.
-    assert watermark.value_at(later + 2 * IDLE).minute == 50  # type: ignore[union-attr]
+
+def test_a_partition_read_to_its_end_stops_holding_it_back_until_it_has_more() -> None:
+    watermark = Watermark()
+    watermark.learn_ends({(TOPIC, 0): (0, 10), (TOPIC, 1): (0, 4)})
+    watermark.observe(at(pos(), 0, 50, offset=5))
+    watermark.observe(at(pos(), 1, 5, offset=3))
+    assert minute(watermark) == 50
+    # Partition 1 grew: it holds again, but the watermark never goes back.
+    watermark.learn_ends({(TOPIC, 0): (0, 10), (TOPIC, 1): (0, 6)})
+    assert minute(watermark) == 50
+    watermark.observe(at(pos(), 0, 58, offset=9))
+    watermark.observe(at(pos(), 1, 52, offset=4))
+    assert minute(watermark) == 52
+    # Everything that exists was read: the newest event time anywhere.
+    watermark.observe(at(pos(), 1, 53, offset=5))
+    assert minute(watermark) == 58
+
+
+def test_an_empty_partition_does_not_hold_it_back() -> None:
+    watermark = Watermark()
+    watermark.learn_ends({(TOPIC, 0): (0, 10), (TOPIC, 1): (7, 7)})
+    watermark.observe(at(pos(), 0, 20, offset=4))
+    assert minute(watermark) == 20

@@ -1,0 +1,88 @@
+"""How far event time has got on every source partition: what finance's grace is measured by.
+
+An event that came before its predecessor (a void before its sale, a refund before its
+invoice) waits until the watermark has passed its event time by the grace. The watermark must
+never run ahead of data that exists but was not read yet: a void given up while its sale sits
+unread behind a stalled consumer is a lost reversal.
+
+The value is the low watermark over the source partitions (`orders.web`, `orders.pos`,
+`orders.marketplace`: the event's `source`), each at the newest event time read from it. A
+partition stops holding it back only when it was read to its end, as the broker reports the
+end (`learn_ends`): a sparse feed that has nothing more does not stall every grace, while a
+partition with records not yet read always holds. Time alone never lets a partition go: a
+stalled flow, a broker outage or a slow node hold the watermark where it was. A partition the
+broker lists but this process has not read from yet holds it too (until it was read, its
+times are unknown), unless it is empty.
+
+Without ends from a broker (the file replay), every partition seen holds it back. The value
+never goes back: an event of a partition that fell behind is late, not a reason to wait again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+
+from omnichannel.contracts.order_event import OrderEvent
+
+PartitionId = tuple[str, int]  # (source topic, partition)
+Ends = Mapping[PartitionId, tuple[int, int]]  # (first offset, offset after the last record)
+
+
+class Watermark:
+    """The low watermark of the source partitions, shared by the workers of a process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # (topic, partition) -> (newest event time, highest offset read)
+        self._read: dict[PartitionId, tuple[datetime, int]] = {}
+        self._ends: dict[PartitionId, tuple[int, int]] | None = None
+        self._value: datetime | None = None
+
+    def observe(self, event: OrderEvent) -> OrderEvent:
+        """Count an event read from its source partition."""
+        where = (event.source.topic, event.source.partition)
+        with self._lock:
+            seen = self._read.get(where)
+            if seen is None:
+                self._read[where] = (event.event_time, event.source.offset)
+            else:
+                self._read[where] = (
+                    max(seen[0], event.event_time),
+                    max(seen[1], event.source.offset),
+                )
+        return event
+
+    def learn_ends(self, ends: Ends) -> None:
+        """Every source partition the broker has, with where it starts and ends now."""
+        with self._lock:
+            self._ends = dict(ends)
+
+    def value(self) -> datetime | None:
+        """The watermark now; None until every partition that holds it back was read from."""
+        with self._lock:
+            candidate = self._candidate()
+            if candidate is not None and (self._value is None or candidate > self._value):
+                self._value = candidate
+            return self._value
+
+    def _candidate(self) -> datetime | None:
+        if self._ends is None:
+            return min((time for time, _ in self._read.values()), default=None)
+        holding: list[datetime] = []
+        for where, (first, end) in self._ends.items():
+            seen = self._read.get(where)
+            if seen is None:
+                if end > first:
+                    return None  # records of unknown time not read yet
+                continue
+            time, offset = seen
+            if offset + 1 < end:
+                holding.append(time)
+        # Read from, but not (or no longer) listed by the broker: it holds until listed.
+        holding.extend(time for where, (time, _) in self._read.items() if where not in self._ends)
+        if holding:
+            return min(holding)
+        # Every partition was read to its end: nothing that exists is unread.
+        return max((time for time, _ in self._read.values()), default=None)
