@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
 from omnichannel.contracts.common import Channel
 from omnichannel.settings import SettingError
@@ -89,9 +89,22 @@ class Catalog(_Strict):
         return eans
 
 
+# Kafka's default largest record batch (the broker's `message.max.bytes`): what a topic of
+# default settings can carry. A marketplace settlement report of ~7,000 rows fits in it.
+KAFKA_DEFAULT_MESSAGE_BYTES = 1_048_588
+
+
 class Limits(_Strict):
-    max_payload_bytes: int = Field(default=65536, gt=0)
+    """What one input record may hold; larger payloads are refused unparsed."""
+
+    max_payload_bytes: int = Field(default=KAFKA_DEFAULT_MESSAGE_BYTES, gt=0)
+    # Per input topic, by its name (after any TOPIC_<NAME> renaming), over the default.
+    max_payload_bytes_per_topic: dict[str, PositiveInt] = Field(default_factory=dict)
     max_quantity: int = Field(default=100000, gt=0)
+
+    def payload_limit(self, topic: str) -> int:
+        """The largest payload, in bytes, accepted from `topic`."""
+        return self.max_payload_bytes_per_topic.get(topic, self.max_payload_bytes)
 
 
 class ReferenceData(_Strict):

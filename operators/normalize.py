@@ -1,7 +1,9 @@
 """Normalization: one raw channel record in, one canonical event or one exception record out.
 
-Which adapter reads a record is decided by the topic it came from. Nothing is dropped: a
-record the adapter refuses leaves as an `ExceptionRecord` with its raw bytes and the reason.
+Which adapter reads a record is decided by the topic it came from, and so is the largest
+payload it accepts (reference data's `[limits]`). Nothing is dropped: a record the adapter
+refuses, or one too large to parse, leaves as an `ExceptionRecord` with its raw bytes, the
+reason and its source coordinates.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.settlement import Settlement
 from omnichannel.reference import ReferenceData
+from omnichannel.settings import SettingError
 from omnichannel.topics import Topics
 from operators.adapters import marketplace, movements, pos, settlements, web
 from operators.adapters.fields import decode_json_object
@@ -39,16 +42,25 @@ class Normalizer:
 
     @classmethod
     def for_topics(cls, reference: ReferenceData, topics: Topics) -> Normalizer:
-        return cls(
-            reference,
-            {
-                topics.web_orders: web.to_order_event,
-                topics.pos_orders: pos.to_order_event,
-                topics.marketplace_orders: marketplace.to_order_event,
-                topics.settlements: settlements.to_settlement,
-                topics.movements: movements.to_movement,
-            },
-        )
+        """The normalizer of these input topics; a payload limit for any other topic is refused.
+
+        Raises `SettingError` naming the entry, so that a misspelt topic in reference data
+        stops the flow at start-up instead of leaving its real topic at the default limit.
+        """
+        adapters: dict[str, Adapter] = {
+            topics.web_orders: web.to_order_event,
+            topics.pos_orders: pos.to_order_event,
+            topics.marketplace_orders: marketplace.to_order_event,
+            topics.settlements: settlements.to_settlement,
+            topics.movements: movements.to_movement,
+        }
+        unknown = sorted(reference.limits.max_payload_bytes_per_topic.keys() - adapters.keys())
+        if unknown:
+            raise SettingError(
+                f'limits.max_payload_bytes_per_topic."{unknown[0]}": not an input topic '
+                f"(the input topics: {', '.join(adapters)})"
+            )
+        return cls(reference, adapters)
 
     def normalize(self, raw: RawRecord, now: datetime) -> Canonical | ExceptionRecord:
         """The canonical event for the record, or the exception record that keeps it."""
@@ -58,7 +70,7 @@ class Normalizer:
                 raise Refused(
                     ExceptionReason.INVALID_PAYLOAD, f"no adapter reads topic {raw.topic!r}"
                 )
-            document = decode_json_object(raw.value, self.reference.limits.max_payload_bytes)
+            document = decode_json_object(raw.value, self.reference.limits.payload_limit(raw.topic))
             return adapter(document, raw, self.reference)
         except Refused as refusal:
             return exception_record(raw, refusal, STEP, now)

@@ -9,9 +9,11 @@ record stamped with the same second happened after it. The same seed and setting
 byte-identical output.
 
 Faults are injected at configurable rates (`FaultRates`; `ScenarioSettings.clean()` has none):
-duplicate_webhook, pos_backlog_resend, late_marketplace_status, refund_before_fulfilment (these
-still normalize), and unmapped_tax_code, unknown_sku, settlement_unbalanced, malformed_json
-(these must become exception records).
+duplicate_webhook, pos_backlog_resend, late_marketplace_status, refund_before_fulfilment,
+late_stock_movement (these still normalize; a late stock movement is one the availability flow
+reports as `movement_absorbed`, its position's later count having it already), and
+unmapped_tax_code, unknown_sku, settlement_unbalanced, malformed_json (these must become
+exception records).
 
 Files (`write_jsonl`): one `<topic>.jsonl` per input topic, each line
 `{"key": "...", "value": {...}, "timestamp": <epoch ms>}` in offset order. Extension: a value
@@ -49,7 +51,8 @@ counts, per input topic, the records of each kind the day produced before faults
 sorted by topic and offset. `original_offset` (replay faults only) is the offset, in the same
 topic, of the record the fault is measured against: the first delivery (duplicate_webhook,
 pos_backlog_resend), the newer status that arrived first (late_marketplace_status), the
-fulfilment the refund overtook (refund_before_fulfilment, where it is the larger offset).
+fulfilment the refund overtook (refund_before_fulfilment, where it is the larger offset), the
+count of the same SKU and location the movement arrived after (late_stock_movement).
 Exception reasons: unknown_tax_code, unknown_sku, unknown_ean (POS), settlement_unbalanced,
 malformed_json.
 """

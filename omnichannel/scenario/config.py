@@ -88,6 +88,7 @@ class FaultRates(_Frozen):
     pos_backlog_resend: Rate = 0.01
     late_marketplace_status: Rate = 0.02
     refund_before_fulfilment: Rate = 0.02
+    late_stock_movement: Rate = 0.01
     unmapped_tax_code: Rate = 0.01
     unknown_sku: Rate = 0.01
     settlement_unbalanced: Rate = 0.02

@@ -21,7 +21,7 @@ from omnichannel.scenario.marketplace import Marketplace, MarketplaceOrder
 from omnichannel.scenario.money import Purse
 from omnichannel.scenario.plan import plan_day
 from omnichannel.scenario.pos import StoreTills
-from omnichannel.scenario.records import Draft, Outbox
+from omnichannel.scenario.records import MARKETPLACE_SETTLEMENTS, Draft, Outbox
 from omnichannel.scenario.settlement import settle
 from omnichannel.scenario.stock import StockBook
 from omnichannel.scenario.warehouse import Warehouse
@@ -83,7 +83,9 @@ def simulate_day(settings: ScenarioSettings, reference: ReferenceData) -> DayLog
         lifecycle.setdefault(topic, Counter())[kind] = count
 
     settlements = (
-        settle(floor, marketplace.orders, reference.limits.max_payload_bytes) if marketplace else []
+        settle(floor, marketplace.orders, reference.limits.payload_limit(MARKETPLACE_SETTLEMENTS))
+        if marketplace
+        else []
     )
     return DayLog(
         outbox=floor.outbox,

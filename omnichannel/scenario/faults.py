@@ -3,7 +3,9 @@
 Replay faults change when a message arrives, not what it says, and normalization must still
 turn each into one canonical event: a web webhook delivered twice, a POS receipt re-sent from a
 register's backlog after newer receipts, a marketplace status arriving after a newer one, a web
-refund arriving before the fulfilment of its order. Content faults change what a message says
+refund arriving before the fulfilment of its order, a stock movement held up in the WMS's
+outbox until after a later cycle count of its position (which already includes it: the
+availability flow reports it as `movement_absorbed`). Content faults change what a message says
 so that normalization must refuse it into the exception topic with a reason: an unmapped tax
 code, an unknown SKU (or EAN), an unbalanced settlement, a payload that is not JSON.
 
@@ -28,6 +30,7 @@ from omnichannel.scenario.money import Purse
 from omnichannel.scenario.records import (
     INPUT_TOPICS,
     MARKETPLACE_ORDERS,
+    MOVEMENTS,
     POS_ORDERS,
     WEB_ORDERS,
     Draft,
@@ -39,6 +42,7 @@ REPLAY_FAULTS = (
     "pos_backlog_resend",
     "late_marketplace_status",
     "refund_before_fulfilment",
+    "late_stock_movement",
 )
 CONTENT_FAULTS = ("unknown_sku", "unmapped_tax_code", "settlement_unbalanced", "malformed_json")
 EXCEPTION_REASON = {
@@ -131,6 +135,29 @@ class FaultInjector:
             # The warehouse's confirmation is held up; the refund overtakes it.
             fulfilment.deliver_ms = refund.deliver_ms + rng.randrange(SECOND_MS, 10 * MINUTE_MS)
             _mark(refund, "refund_before_fulfilment", fulfilment)
+
+    def _late_stock_movement(self, rng: Random, rate: float) -> None:
+        """A movement held up in the WMS's outbox, delivered after a later count of its spot."""
+        counts: dict[tuple[str, str], list[Draft]] = {}
+        changes: list[tuple[Draft, tuple[str, str]]] = []
+        for draft in self._drafts(MOVEMENTS):
+            body = json.loads(draft.value)
+            position = (body["sku"], body["location"])
+            if draft.kind == "COUNT":
+                counts.setdefault(position, []).append(draft)
+            else:
+                changes.append((draft, position))
+        late = []
+        for change, position in changes:
+            # The next count of its position in a later second: one that has it on the shelf.
+            second = change.event_ms // SECOND_MS
+            later = (c for c in counts.get(position, ()) if c.event_ms // SECOND_MS > second)
+            count = next(later, None)
+            if count is not None:
+                late.append((change, count))
+        for change, count in _draw(rng, late, rate, lambda p: not (p[0].involved or p[1].involved)):
+            change.deliver_ms = count.deliver_ms + rng.randrange(SECOND_MS, 10 * MINUTE_MS)
+            _mark(change, "late_stock_movement", count)
 
     def _unknown_sku(self, rng: Random, rate: float) -> None:
         carriers = self._drafts(WEB_ORDERS, POS_ORDERS, MARKETPLACE_ORDERS)

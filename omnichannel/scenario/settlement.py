@@ -2,9 +2,12 @@
 
 Each shipped item becomes an `Order` row (principal, tax, a negative commission of 15 %, and no
 FBA fee, since every order is merchant-fulfilled); the seller's subscription and advertising
-charges are `ServiceFee` rows. `deposit` is the exact sum of every amount in the rows. A report
-stays below the payload limit of reference data: a busy day's rows are split over several
-reports of the same marketplace, each balanced on its own.
+charges are `ServiceFee` rows. `deposit` is the exact sum of every amount in the rows.
+
+A day's rows go out as one report, as a marketplace issues them, unless it would be larger than
+the settlement topic's payload limit in reference data or than a Kafka producer of default
+settings sends (librdkafka's `message.max.bytes`, 1,000,000 bytes: about 7,000 rows): a busier
+day's rows are split over several reports of the same marketplace, each balanced on its own.
 """
 
 from __future__ import annotations
@@ -21,12 +24,19 @@ from omnichannel.scenario.records import MARKETPLACE_SETTLEMENTS, Draft, encode_
 COMMISSION_RATE = Decimal("0.15")
 SUBSCRIPTION_FEE = Decimal("-39.99")
 ISSUED_AFTER_MS = 15 * MINUTE_MS
-# Room left in a report for everything but its rows.
-ENVELOPE_BYTES = 512
+# Room left for everything but the rows: the report's other fields, the key and Kafka's
+# record overhead, and, for a report refused whole, the exception record around its bytes.
+ENVELOPE_BYTES = 4096
+# The largest record a producer of librdkafka's default settings sends: the generator's days
+# go to Kafka as they are (`produce_to_kafka`), and the broker's default is a little larger.
+PRODUCER_MESSAGE_BYTES = 1_000_000
 
 
 def settle(floor: Floor, orders: list[MarketplaceOrder], max_payload_bytes: int) -> list[Draft]:
-    """Post the day's settlement reports for the shipped orders; returns their drafts."""
+    """Post the day's settlement reports for the shipped orders; returns their drafts.
+
+    `max_payload_bytes` is the settlement topic's limit: no report is larger.
+    """
     rng = floor.rng("settlement")
     purse = floor.purses["USD"]
     skus = floor.assortment.skus
@@ -53,7 +63,8 @@ def settle(floor: Floor, orders: list[MarketplaceOrder], max_payload_bytes: int)
     issued = floor.day.end_ms + ISSUED_AFTER_MS
     settlement_base = rng.randrange(10**10, 9 * 10**10)
     drafts = []
-    for number, report_rows in enumerate(_split(rows, max_payload_bytes - ENVELOPE_BYTES)):
+    budget = min(max_payload_bytes, PRODUCER_MESSAGE_BYTES) - ENVELOPE_BYTES
+    for number, report_rows in enumerate(_split(rows, budget)):
         settlement_id = str(settlement_base + number)
         body = {
             "settlement_id": settlement_id,

@@ -67,7 +67,12 @@ class OrderStockLogic(StatefulLogic[OrderStockEvent | OrderEvent, StockDelta, Or
 
 
 class SkuAvailabilityLogic(StatefulLogic[StockChange, Published, SkuStock]):
-    """Keyed by SKU: applies stock changes and publishes each channel's number."""
+    """Keyed by SKU: applies stock changes and publishes each channel's number.
+
+    Its state, restored from a snapshot or new, was made in this execution: each of its keys
+    publishes at its first change at once, superseding whatever a process that died may have
+    published for it (`operators.availability.sku_stock`).
+    """
 
     def __init__(
         self,

@@ -7,7 +7,8 @@ itself arrives late, the position keeps the on-hand changes since its last count
 its event time, for `count_horizon` of event time behind the newest change. The horizon must
 cover how far the flow's inputs can drift apart (orders and stock arrive on separate topics,
 and a backfill can run one far ahead of the other). A count older than that cannot be rebuilt
-exactly and is ignored: the stock keeps its running figure.
+exactly and is ignored: the stock keeps its running figure. `apply` and `count` return False
+when they leave on-hand as it was for one of these reasons, so that the flow can report it.
 """
 
 from __future__ import annotations
@@ -43,22 +44,30 @@ class Position:
         # __getstate__ that looks its fields up on every call.
         return Position, _POSITION_FIELDS(self)
 
-    def apply(self, on_hand: int, reserved: int, event_time: datetime, horizon: timedelta) -> None:
-        """Apply an on-hand and reservation change that happened at `event_time`."""
+    def apply(self, on_hand: int, reserved: int, event_time: datetime, horizon: timedelta) -> bool:
+        """Apply an on-hand and reservation change that happened at `event_time`.
+
+        Returns False when the on-hand change is inside the last count (absorbed by it).
+        """
         self.reserved += reserved
         if on_hand == 0:
-            return
+            return True
         if self.counted_at is not None and event_time < self.counted_at:
             # The count already saw this change on the shelf.
-            return
+            return False
         self.on_hand += on_hand
         self.changes.append((event_time, on_hand))
         if len(self.changes) > 1 and self.changes[-2][0] > event_time:
             self.changes.sort(key=lambda change: change[0])
         self._forget_before(event_time - horizon)
+        return True
 
     def count(self, counted: int, event_time: datetime) -> bool:
-        """Set on-hand from a count as of `event_time`; False when a newer count is known."""
+        """Set on-hand from a count as of `event_time`.
+
+        Returns False, changing nothing, when a count as new is known or the changes kept since
+        do not reach back to `event_time` (the count horizon).
+        """
         if self.counted_at is not None and event_time <= self.counted_at:
             return False
         if self.complete_from is not None and event_time < self.complete_from:

@@ -10,9 +10,19 @@ busy SKU sends one update per window instead of one per order.
 
 Each published key carries a version that only grows, also across a crash: it is the publish
 time in microseconds (or one more than the last version, if the clock is behind). A flow that
-resumes from a snapshot may have published updates after that snapshot before it died; its
-successor does not know them, so for every restored key it publishes the next change at once,
-with a later version that supersedes them, and then goes on as usual.
+resumes from a snapshot may have published updates after that snapshot before it died, for
+keys of the snapshot and for keys it created after it; its successor does not know them, and
+replays the same changes, maybe in another order, that may never move its own number. So in
+every execution each key publishes at its first change at once, whatever the number and
+without coalescing, with a later version that supersedes anything before it, and then goes on
+as usual. A process cannot tell a key created fresh by a predecessor that died from one never
+seen before, so a first run does the same: one update per key, at most, that would otherwise
+have been held back (a 0 where nothing was published yet, most often).
+
+Movements that change nothing are reported, as informational anomalies: a warehouse movement
+delivered again (`duplicate_event`), and one that a cycle count already includes
+(`movement_absorbed`). A change from an order is not: its reservation still applies, and
+whether a count was taken before its shipment arrived is a matter of delivery order.
 """
 
 from __future__ import annotations
@@ -82,8 +92,9 @@ class SkuStock:
     published: dict[ChannelKey, tuple[int, int]] = field(default_factory=dict)
     pending: set[ChannelKey] = field(default_factory=set)
     pending_until: datetime | None = None
-    # Keys whose last publication is unknown since a resume: their next change goes out at once.
-    unsure: set[ChannelKey] = field(default_factory=set)
+    # Keys published by this execution. For any other key a predecessor may have published a
+    # number this one does not know: its first change goes out at once. Emptied on resume.
+    confirmed: set[ChannelKey] = field(default_factory=set)
     # Movement ids applied, by event time, kept for the count horizon: a movement delivered
     # twice (an at-least-once producer, a normalization that resumed) moves stock once.
     movements: dict[str, datetime] = field(default_factory=dict)
@@ -93,7 +104,7 @@ class SkuStock:
         return SkuStock(
             self.sku, {code: p.copy() for code, p in self.positions.items()},
             self.newest_event_time, dict(self.published), set(self.pending), self.pending_until,
-            set(self.unsure), dict(self.movements),
+            set(self.confirmed), dict(self.movements),
         )  # fmt: skip
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -103,27 +114,30 @@ class SkuStock:
 
     def resumed(self) -> None:
         """This state was restored from a snapshot: what was published after it is unknown."""
-        self.unsure = set(self.published)
+        self.confirmed = set()
 
     def apply(
         self, change: StockChange, settings: AvailabilitySettings, now: datetime
     ) -> list[Published]:
         """Apply one stock change; return the oversell it reveals and the updates due now."""
         self.sku = change.sku
-        if isinstance(change, StockDelta) and change.movement_id is not None:
-            if change.movement_id in self.movements:
-                return []
-            self._remember(change.movement_id, change.event_time, settings.count_horizon)
+        movement_id = change.movement_id
+        if movement_id is not None:
+            if movement_id in self.movements:
+                return [self._unapplied(AnomalyType.DUPLICATE_EVENT, movement_id, change, now)]
+            self._remember(movement_id, change.event_time, settings.count_horizon)
         outputs: list[Published] = []
         position = self.positions.setdefault(change.location, Position())
         if isinstance(change, StockDelta):
             if change.claimed:
                 outputs.extend(self._oversell(change, settings, now))
-            position.apply(
+            applied = position.apply(
                 change.on_hand, change.reserved, change.event_time, settings.count_horizon
             )
         else:
-            position.count(change.counted, change.event_time)
+            applied = position.count(change.counted, change.event_time)
+        if not applied and movement_id is not None:
+            outputs.append(self._unapplied(AnomalyType.MOVEMENT_ABSORBED, movement_id, change, now))
         if self.newest_event_time is None or change.event_time > self.newest_event_time:
             self.newest_event_time = change.event_time
         for key in settings.channel_keys(change.location):
@@ -142,7 +156,11 @@ class SkuStock:
         due = sorted(self.pending)
         self.pending.clear()
         self.pending_until = None
-        return [update for key in due if (update := self._publish(key, settings, now, force=False))]
+        return [
+            update
+            for key in due
+            if (update := self._publish(key, settings, now, force=key not in self.confirmed))
+        ]
 
     def available(self, key: ChannelKey, settings: AvailabilitySettings) -> int:
         policy = settings.reference.channels[key[0]]
@@ -158,12 +176,11 @@ class SkuStock:
     def _changed(
         self, key: ChannelKey, settings: AvailabilitySettings, now: datetime
     ) -> list[Published]:
-        number = self.available(key, settings)
-        was = self.published.get(key, (0, 0))[0]
-        if key in self.unsure:
-            self.unsure.discard(key)
+        if key not in self.confirmed:
             self.pending.discard(key)
             return [self._publish(key, settings, now, force=True)]
+        number = self.available(key, settings)
+        was = self.published.get(key, (0, 0))[0]
         if number == was:
             self.pending.discard(key)
             return []
@@ -194,6 +211,7 @@ class SkuStock:
             return None
         version = max(last_version + 1, int(now.timestamp() * 1_000_000))
         self.published[key] = (number, version)
+        self.confirmed.add(key)
         channel, location = key
         policy = settings.reference.channels[channel]
         locations = settings.locations(key)
@@ -259,6 +277,50 @@ class SkuStock:
                 "correlation_id": f"{change.channel}:{change.order_id}",
             })
         ]  # fmt: skip
+
+    def _unapplied(
+        self, kind: AnomalyType, movement_id: str, change: StockChange, now: datetime
+    ) -> Anomaly:
+        """A warehouse movement that changed nothing: delivered again, or inside a count.
+
+        Informational: stock is right either way, but nothing leaves the flow unreported.
+        """
+        position = self.positions.get(change.location)
+        counted_at = position.counted_at if position is not None else None
+        if isinstance(change, StockDelta):
+            units, what = change.on_hand, f"{change.on_hand:+d} on hand"
+        else:
+            units, what = change.counted, f"a count of {change.counted}"
+        if kind is AnomalyType.DUPLICATE_EVENT:
+            outcome = "delivered again, applied once"
+        elif counted_at is not None and change.event_time <= counted_at:
+            outcome = f"settled by the count as of {counted_at.isoformat()}, on-hand unchanged"
+        else:
+            # Only a count gets here: older than the changes kept to rebuild one.
+            outcome = "older than the changes the position keeps, ignored"
+        return checked(Anomaly, {
+            "anomaly_id": f"{kind.value}:movement:{movement_id}",
+            "anomaly_type": kind,
+            "entity_id": f"{self.sku}@{change.location}",
+            "channel": None,
+            "event_time": change.event_time,
+            "detected_at": now,
+            "quantity": units,
+            "amount": None,
+            "currency": None,
+            "message": (
+                f"movement {movement_id} ({what} of {self.sku} at {change.location}, "
+                f"{change.event_time.isoformat()}): {outcome}"
+            ),
+            "details": {
+                "movement_id": movement_id,
+                "sku": self.sku,
+                "location": change.location,
+                "counted_at": counted_at.isoformat() if counted_at is not None else "",
+                "on_hand": str(position.on_hand if position is not None else 0),
+            },
+            "correlation_id": f"movement:{movement_id}",
+        })  # fmt: skip
 
 
 _SKU_STOCK_FIELDS = attrgetter(*(f.name for f in fields(SkuStock)))

@@ -49,9 +49,13 @@ class StockCount:
     location: str
     counted: int
     event_time: datetime
+    # The warehouse's movement id: a count delivered again is reported as such, not as stale.
+    movement_id: str | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return _count, (self.sku, self.location, self.counted, micros(self.event_time))
+        return _count, (
+            self.sku, self.location, self.counted, micros(self.event_time), self.movement_id
+        )  # fmt: skip
 
 
 StockChange = StockDelta | StockCount
@@ -68,14 +72,22 @@ def _delta(
     )  # fmt: skip
 
 
-def _count(sku: str, location: str, counted: int, event_time: int) -> StockCount:
-    return StockCount(sku, location, counted, moment(event_time))
+def _count(
+    sku: str, location: str, counted: int, event_time: int, movement_id: str | None
+) -> StockCount:
+    return StockCount(sku, location, counted, moment(event_time), movement_id)
 
 
 def stock_change(movement: InventoryMovement) -> StockChange:
     """A warehouse movement as the change it makes to the position."""
     if movement.movement_type is MovementType.COUNT:
-        return StockCount(movement.sku, movement.location, movement.quantity, movement.event_time)
+        return StockCount(
+            movement.sku,
+            movement.location,
+            movement.quantity,
+            movement.event_time,
+            movement.movement_id,
+        )
     return StockDelta(
         movement.sku,
         movement.location,

@@ -291,7 +291,7 @@ def test_impossible_movement_quantities(movement_type: str, sent: int) -> None:
         (b'{"topic": "orders/create", ', R.MALFORMED_JSON),
         (b"[1, 2, 3]", R.INVALID_PAYLOAD),
         (b"{}", R.INVALID_PAYLOAD),
-        (b'{"topic": "orders/create", "pad": "' + b"x" * 70_000 + b'"}', R.PAYLOAD_TOO_LARGE),
+        (b'{"topic": "orders/create", "pad": "' + b"x" * 1_048_600 + b'"}', R.PAYLOAD_TOO_LARGE),
     ],
 )
 def test_unreadable_payloads_are_kept_whole(value: bytes, reason: R) -> None:

@@ -195,11 +195,16 @@ def test_after_a_resume_the_next_change_of_a_restored_key_goes_out_at_once() -> 
     assert stock.apply(receipt(-1), settings(coalesce_ms=250), later) == []  # held again
 
 
-def test_a_movement_delivered_twice_moves_stock_once() -> None:
+def test_a_movement_delivered_twice_moves_stock_once_and_says_so() -> None:
     stock = SkuStock()
     received = StockDelta(SKU, "DC-EAST", 20, 0, T, movement_id="WMS-1")
     assert updates(stock.apply(received, settings(), T)) != {}
-    assert stock.apply(received, settings(), T) == []
+    (again,) = stock.apply(received, settings(), T)
+    assert isinstance(again, Anomaly)
+    assert (again.anomaly_type, again.anomaly_id) == (
+        "duplicate_event",
+        "duplicate_event:movement:WMS-1",
+    )
     assert stock.positions["DC-EAST"].on_hand == 20
 
 

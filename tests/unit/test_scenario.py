@@ -43,6 +43,7 @@ FAULTY = FaultRates(
     pos_backlog_resend=0.05,
     late_marketplace_status=0.05,
     refund_before_fulfilment=0.3,
+    late_stock_movement=0.1,
     unmapped_tax_code=0.03,
     unknown_sku=0.03,
     settlement_unbalanced=1.0,
@@ -212,7 +213,37 @@ def test_settlements_balance_but_for_the_unbalanced_fault(
                 amounts.append(money(row["amount"]))
         balanced = money(report["deposit"]) == sum(amounts)
         assert balanced is (offset not in unbalanced)
-        assert len(faulty.records[SETTLEMENTS][offset].value) <= reference.limits.max_payload_bytes
+        limit = reference.limits.payload_limit(SETTLEMENTS)
+        assert len(faulty.records[SETTLEMENTS][offset].value) <= limit
+
+
+def test_a_days_settlement_is_one_report_of_real_size(clean: Scenario) -> None:
+    (report,) = clean.records[SETTLEMENTS]
+    rows = json.loads(report.value)["rows"]
+    assert len(rows) > 100
+    assert len(report.value) > 10_000
+
+
+def test_reports_larger_than_the_topics_limit_are_split(reference: ReferenceData) -> None:
+    limits = reference.limits.model_copy(
+        update={"max_payload_bytes_per_topic": {SETTLEMENTS: 10_000}}
+    )
+    small = reference.model_copy(update={"limits": limits})
+    day = generate(ScenarioSettings.clean(seed=11, events=4_000, skus=30), small)
+    whole = generate(ScenarioSettings.clean(seed=11, events=4_000, skus=30), reference)
+    reports = [json.loads(record.value) for record in day.records[SETTLEMENTS]]
+    assert len(reports) > 3
+    assert all(len(record.value) <= 10_000 for record in day.records[SETTLEMENTS])
+    for report in reports:
+        amounts = [
+            money(row[name])
+            for row in report["rows"]
+            for name in ("principal", "tax", "commission", "fba_fee", "amount")
+            if name in row
+        ]
+        assert money(report["deposit"]) == sum(amounts)
+    (one,) = [json.loads(record.value) for record in whole.records[SETTLEMENTS]]
+    assert [row for report in reports for row in report["rows"]] == one["rows"]
 
 
 def test_settlements_pay_out_exactly_the_shipped_items(clean: Scenario) -> None:
@@ -320,6 +351,21 @@ def test_refunds_before_fulfilment_overtake_the_fulfilment(faulty: Scenario) -> 
         assert fault["expected"] == "canonical"
         assert (refund["topic"], fulfilment["topic"]) == ("refunds/create", "fulfillments/create")
         assert refund["order_id"] == fulfilment["order_id"] == int(fault["key"])
+
+
+def test_late_stock_movements_arrive_after_a_later_count_of_their_position(
+    faulty: Scenario,
+) -> None:
+    for fault in faults_named(faulty, "late_stock_movement"):
+        late = value_at(faulty, MOVEMENTS, fault["offset"])
+        count = value_at(faulty, MOVEMENTS, fault["original_offset"])
+        assert fault["original_offset"] < fault["offset"]
+        assert fault["expected"] == "canonical"
+        assert count["type"] == "COUNT" != late["type"]
+        assert (late["sku"], late["location"]) == (count["sku"], count["location"])
+        assert late["sku"] == fault["key"]
+        # Whole seconds, both: the count is of a later second, so it has the movement in it.
+        assert late["ts"] < count["ts"]
 
 
 def test_content_faults_carry_what_their_reason_says(
