@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv up down status test test-unit test-integration chaos k8s bench bench-latency bench-scaling lint format demo demo-live lock clean
+.PHONY: help venv up down status test test-unit test-integration chaos soak k8s bench bench-latency bench-scaling lint format demo demo-live lock clean
 
 help: ## list the targets and what each is for
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -54,6 +54,10 @@ bench-latency: $(STAMP) ## input-to-output latency per output topic at 5,000 eve
 bench-scaling: $(STAMP) ## the same work on 1 worker, 2 workers in a process, and 2 processes
 	$(BIN)/omni stack up
 	$(BIN)/python -m omnichannel.bench scaling
+
+soak: $(STAMP) ## the chaos run and the fault tests in a loop (SOAK_RUNS, default 20); a table of lost, doubled, mismatches
+	$(BIN)/omni stack up
+	$(BIN)/python -m tests.soak
 
 k8s: $(STAMP) ## render the Kubernetes manifests and validate them offline (kustomize, kubernetes-validate, promtool)
 	$(BIN)/pytest tests/unit/test_k8s_manifests.py -ra

@@ -37,9 +37,9 @@ from omnichannel.settings import env_bool, env_int, schema_registry_url_from_env
 from omnichannel.topics import Topics
 from operators.finance.ledger import FinanceSettings
 from operators.finance.steps import finance
-from operators.finance.watermark import Watermark
 from operators.routing import route_anomaly, route_exception, route_posting, route_summary
 from operators.streams import only
+from operators.watermark import Watermark
 
 
 def build(

@@ -27,7 +27,7 @@ from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.settlement import Settlement
 from omnichannel.file_sink import AvroFilesSink
-from omnichannel.file_source import TimeOrderedJsonLinesSource
+from omnichannel.file_source import LINES_PER_BATCH, TimeOrderedJsonLinesSource
 from omnichannel.reference import ReferenceData, reference_from_env
 from omnichannel.settings import env_int, env_str
 from omnichannel.topics import Topics
@@ -66,13 +66,16 @@ def build(
     reference: ReferenceData,
     topics: Topics | None = None,
     coalesce: timedelta = timedelta(0),
+    batch_size: int = LINES_PER_BATCH,
 ) -> Dataflow:
-    """The replay flow from `input_dir` to `output_dir`."""
+    """The replay flow from `input_dir` to `output_dir`, reading `batch_size` records at a time."""
     topics = topics or Topics()
     normalizer = Normalizer.for_topics(reference, topics)
     flow = Dataflow("replay")
     # Every input file, interleaved in the order the records were produced.
-    raw = op.input("read_files", flow, TimeOrderedJsonLinesSource(input_dir, topics.inputs))
+    raw = op.input(
+        "read_files", flow, TimeOrderedJsonLinesSource(input_dir, topics.inputs, batch_size)
+    )
     # Normalization: one canonical event or one exception record per input line.
     normalized = op.map("normalize", raw, lambda r: normalizer.normalize(r, datetime.now(UTC)))
     orders = op.filter_map("orders", normalized, lambda r: r if isinstance(r, OrderEvent) else None)

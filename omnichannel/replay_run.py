@@ -10,6 +10,7 @@ from bytewax._bytewax import cli_main
 from bytewax.testing import run_main
 
 from dataflows.replay import build, output_topics
+from omnichannel.file_source import LINES_PER_BATCH
 from omnichannel.reference import ReferenceData
 from omnichannel.topics import Topics
 
@@ -20,15 +21,17 @@ def replay(
     reference: ReferenceData,
     workers: int = 1,
     coalesce: timedelta = timedelta(0),
+    batch_size: int = LINES_PER_BATCH,
 ) -> float:
-    """Replay the folder's input files; return the wall time in seconds.
+    """Replay the folder's input files, `batch_size` records at a time; return the wall time in
+    seconds.
 
     The output folder's files of an earlier replay are removed first: the Avro sink appends.
     """
     output_dir.mkdir(parents=True, exist_ok=True)
     for topic in output_topics(Topics()):
         (output_dir / f"{topic}.avro").unlink(missing_ok=True)
-    flow = build(input_dir, output_dir, reference, coalesce=coalesce)
+    flow = build(input_dir, output_dir, reference, coalesce=coalesce, batch_size=batch_size)
     began = time.perf_counter()
     if workers == 1:
         run_main(flow)  # type: ignore[no-untyped-call]

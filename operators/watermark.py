@@ -1,12 +1,15 @@
-"""How far event time has got on every source partition: what finance's grace is measured by.
+"""How far event time has got on every source partition: what the flows' graces are measured by.
 
-An event that came before its predecessor (a void before its sale, a refund before its
-invoice) waits until the watermark has passed its event time by the grace. The watermark must
-never run ahead of data that exists but was not read yet: a void given up while its sale sits
-unread behind a stalled consumer is a lost reversal.
+Finance: an event that came before its predecessor (a void before its sale, a refund before
+its invoice) waits until the watermark has passed its event time by the grace. Availability:
+a claim is judged for oversell once the watermark has passed it by its grace, and a rise in
+stock is published once the watermark has passed it. The watermark must never run ahead of
+data that exists but was not read yet: a void given up while its sale sits unread behind a
+stalled consumer is a lost reversal.
 
 The value is the low watermark over the source partitions (`orders.web`, `orders.pos`,
-`orders.marketplace`: the event's `source`), each at the newest event time read from it. A
+`orders.marketplace`, `inventory.movements`: a record's `source`), each at the newest event
+time read from it. A
 partition stops holding it back only when it was read to its end, as the broker reports the
 end (`learn_ends`): a sparse feed that has nothing more does not stall every grace, while a
 partition with records not yet read always holds. Time alone never lets a partition go: a
@@ -23,11 +26,25 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Protocol, TypeVar
 
-from omnichannel.contracts.order_event import OrderEvent
+from omnichannel.contracts.common import SourceCoordinates
 
 PartitionId = tuple[str, int]  # (source topic, partition)
 Ends = Mapping[PartitionId, tuple[int, int]]  # (first offset, offset after the last record)
+
+
+class Sourced(Protocol):
+    """A canonical record: where it was read, and when it happened."""
+
+    @property
+    def source(self) -> SourceCoordinates: ...
+
+    @property
+    def event_time(self) -> datetime: ...
+
+
+R = TypeVar("R", bound=Sourced)
 
 
 class Watermark:
@@ -40,8 +57,8 @@ class Watermark:
         self._ends: dict[PartitionId, tuple[int, int]] | None = None
         self._value: datetime | None = None
 
-    def observe(self, event: OrderEvent) -> OrderEvent:
-        """Count an event read from its source partition."""
+    def observe(self, event: R) -> R:
+        """Count a record read from its source partition; return it."""
         where = (event.source.topic, event.source.partition)
         with self._lock:
             seen = self._read.get(where)

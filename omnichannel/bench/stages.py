@@ -47,7 +47,6 @@ from operators.availability.stock_changes import StockChange, stock_change
 from operators.finance.ledger import FinanceSettings
 from operators.finance.logic import OrderLedgerLogic
 from operators.finance.postings import settlement_entry
-from operators.finance.watermark import Watermark
 from operators.normalize import Normalizer
 from operators.routing import (
     Routed,
@@ -56,6 +55,7 @@ from operators.routing import (
     route_normalized,
     route_posting,
 )
+from operators.watermark import Watermark
 
 T = TypeVar("T")
 R = TypeVar("R")

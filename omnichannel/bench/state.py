@@ -31,7 +31,7 @@ from operators.availability.sku_stock import AvailabilitySettings
 from operators.availability.stock_changes import StockChange, stock_change
 from operators.finance.ledger import FinanceSettings
 from operators.finance.logic import OrderLedgerLogic
-from operators.finance.watermark import Watermark
+from operators.watermark import Watermark
 
 SAMPLE_BUCKETS = 10_000
 

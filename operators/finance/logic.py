@@ -3,7 +3,7 @@
 A waiting event's grace is measured in event time. An order's own state only sees its own
 events, so the step shares a watermark between the orders of the process: the low watermark of
 the source partitions its events came from, which never runs ahead of records not yet read
-(`operators.finance.watermark`; a floor of wall time covers the batches: see the ledger).
+(`operators.watermark`; a floor of wall time covers the batches: see the ledger).
 While events wait, the logic wakes every second (wall clock) to check it; at the end of a
 bounded input every waiting event is let go.
 """
@@ -21,7 +21,7 @@ from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.reconciliation import ReconciliationSummary
 from operators.finance.ledger import FinanceOutput, FinanceSettings, OrderLedger
 from operators.finance.reconciliation import ChannelBooks, Measure
-from operators.finance.watermark import Watermark
+from operators.watermark import Watermark
 
 CHECK_EVERY = timedelta(seconds=1)
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)

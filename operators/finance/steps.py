@@ -18,8 +18,8 @@ from operators.finance.ledger import FinanceSettings
 from operators.finance.logic import OrderLedgerLogic, ReconciliationLogic
 from operators.finance.reconciliation import Measure
 from operators.finance.settlements import SettlementOnceLogic, settlement_key
-from operators.finance.watermark import Watermark
 from operators.streams import only
+from operators.watermark import Watermark
 
 
 @dataclass(frozen=True)

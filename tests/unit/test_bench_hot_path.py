@@ -45,9 +45,9 @@ from operators.availability.stock_changes import StockChange, stock_change
 from operators.finance.dedupe import _IDENTITY_FIELDS, content_hash
 from operators.finance.ledger import FinanceSettings, OrderLedger
 from operators.finance.logic import OrderLedgerLogic
-from operators.finance.watermark import Watermark
 from operators.normalize import Normalizer
 from operators.routing import route_normalized
+from operators.watermark import Watermark
 from tests.unit.contract_examples import EXAMPLES, WEB_ORDER_PLACED
 
 REFERENCE = load_reference()

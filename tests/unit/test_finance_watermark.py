@@ -4,7 +4,7 @@ records not yet read, whatever the wall clock does."""
 from __future__ import annotations
 
 from omnichannel.contracts.order_event import OrderEvent
-from operators.finance.watermark import Watermark
+from operators.watermark import Watermark
 from tests.unit.availability_events import pos
 
 TOPIC = pos().source.topic
