@@ -11,8 +11,10 @@ and oversells to `integration.anomalies`. An unreadable canonical record goes to
 Settings: `KAFKA_BOOTSTRAP_SERVERS`; `REDIS_URL` (optional); `REFERENCE_DATA`;
 `SCHEMA_REGISTRY_URL` (optional); `AVAILABILITY_COALESCE_MS` (default 250: changes of one
 channel's number for a SKU within this window go out as one update; 0 sends every change);
-`AVAILABILITY_TAIL` (default true); `READ_MODEL_PREFIX` (Redis key prefix, default `omni:`);
-`TOPIC_<NAME>` to rename topics.
+`AVAILABILITY_OVERSELL_GRACE_S` (default 300: event time a claim waits behind the watermark
+before it is judged for oversell); `AVAILABILITY_HOLD_MS` (default 2000: wall time a rise in
+stock waits at most for the watermark to pass it); `AVAILABILITY_TAIL` (default true);
+`READ_MODEL_PREFIX` (Redis key prefix, default `omni:`); `TOPIC_<NAME>` to rename topics.
 """
 
 from __future__ import annotations
@@ -32,13 +34,21 @@ from omnichannel.decoding import CanonicalDecoder
 from omnichannel.encoding import RecordEncoder
 from omnichannel.kafka_io import CheckedKafkaSink, consume_canonical
 from omnichannel.kafka_settings import kafka_brokers_from_env
+from omnichannel.partition_ends import PartitionEndsWatch
 from omnichannel.reference import reference_from_env
-from omnichannel.settings import env_bool, env_int, redis_url_from_env, schema_registry_url_from_env
+from omnichannel.settings import (
+    SettingError,
+    env_bool,
+    env_int,
+    redis_url_from_env,
+    schema_registry_url_from_env,
+)
 from omnichannel.topics import Topics
 from operators.availability.sku_stock import AvailabilitySettings
 from operators.availability.steps import availability
 from operators.routing import route_anomaly, route_availability, route_exception
 from operators.streams import only
+from operators.watermark import Watermark
 from state.read_model import DEFAULT_PREFIX, RedisReadModelSink
 
 logger = logging.getLogger(__name__)
@@ -63,7 +73,11 @@ def build(
     movements = only("movements", decoded, InventoryMovement)
     unreadable = only("unreadable", decoded, ExceptionRecord)
     # Orders become stock changes per order, then every change meets its SKU's positions.
-    published = availability("availability", orders, movements, settings)
+    # Event time is settled by the source partitions, each let go once read to its end.
+    watermark = Watermark()
+    sources = [topics.web_orders, topics.pos_orders, topics.marketplace_orders, topics.movements]
+    PartitionEndsWatch(brokers, sources, watermark.learn_ends).start()
+    published = availability("availability", orders, movements, settings, watermark=watermark)
     updates = metrics.tap("meter_latency", published.updates, metrics.availability_latency)
     found = metrics.tap("meter_anomalies", published.anomalies, metrics.anomalies(flow.flow_id))
     routed = op.merge(
@@ -93,6 +107,8 @@ def build_from_env() -> Dataflow:
         settings=AvailabilitySettings(
             reference_from_env(),
             coalesce=timedelta(milliseconds=env_int("AVAILABILITY_COALESCE_MS", 250)),
+            oversell_grace=timedelta(seconds=_at_least_zero("AVAILABILITY_OVERSELL_GRACE_S", 300)),
+            hold=timedelta(milliseconds=_at_least_zero("AVAILABILITY_HOLD_MS", 2000)),
         ),
         topics=topics,
         encoder=RecordEncoder(registry),
@@ -104,6 +120,13 @@ def build_from_env() -> Dataflow:
     collector.configure_from_env()
     recovery_owner.keep_from_env()
     return flow
+
+
+def _at_least_zero(setting: str, default: int) -> int:
+    value = env_int(setting, default)
+    if value < 0:
+        raise SettingError(f"{setting} must be 0 or more, got {value}")
+    return value
 
 
 def __getattr__(name: str) -> Dataflow:

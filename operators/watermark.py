@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from omnichannel.contracts.common import SourceCoordinates
 
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 PartitionId = tuple[str, int]  # (source topic, partition)
 Ends = Mapping[PartitionId, tuple[int, int]]  # (first offset, offset after the last record)
 
@@ -103,3 +104,14 @@ class Watermark:
             return min(holding)
         # Every partition was read to its end: nothing that exists is unread.
         return max((time for time, _ in self._read.values()), default=None)
+
+
+class AllRead:
+    """The watermark of input that is all there already (a test feeding a logic directly):
+    every event time has been read."""
+
+    def observe(self, event: R) -> R:
+        return event
+
+    def value(self) -> datetime:
+        return END_OF_TIME

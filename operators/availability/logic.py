@@ -20,9 +20,12 @@ from operators.availability.order_events import OrderStockEvent
 from operators.availability.order_stock import OrderStock
 from operators.availability.sku_stock import AvailabilitySettings, Published, SkuStock
 from operators.availability.stock_changes import StockChange, StockDelta
+from operators.watermark import END_OF_TIME, AllRead, Watermark
 
 Clock = Callable[[], datetime]
 DEFAULT_ORDER_RETENTION = timedelta(days=7)
+# How often a SKU with claims waiting looks whether the watermark lets them be judged.
+SETTLE_EVERY = timedelta(seconds=5)
 
 
 def system_clock() -> datetime:
@@ -67,11 +70,16 @@ class OrderStockLogic(StatefulLogic[OrderStockEvent | OrderEvent, StockDelta, Or
 
 
 class SkuAvailabilityLogic(StatefulLogic[StockChange, Published, SkuStock]):
-    """Keyed by SKU: applies stock changes and publishes each channel's number.
+    """Keyed by SKU: applies stock changes, publishes each channel's number, and judges claims
+    for oversell once event time has settled (`operators.availability.settling`).
 
     Its state, restored from a snapshot or new, was made in this execution: each of its keys
     publishes at its first change at once, superseding whatever a process that died may have
     published for it (`operators.availability.sku_stock`).
+
+    Claims are judged in `on_notify`, every `SETTLE_EVERY` while any wait, up to the watermark
+    as it was at the wake before, less the grace: by then what was read before that wake has
+    reached this step, whichever worker read it. At the end of a bounded input, all are.
     """
 
     def __init__(
@@ -79,28 +87,45 @@ class SkuAvailabilityLogic(StatefulLogic[StockChange, Published, SkuStock]):
         snapshot: SkuStock | bytes | None,
         settings: AvailabilitySettings,
         clock: Clock = system_clock,
+        watermark: Watermark | AllRead | None = None,
     ) -> None:
         self.state = cast(SkuStock, restored(snapshot)).copy() if snapshot else SkuStock()
         if snapshot:
             self.state.resumed()
         self._settings = settings
+        self._watermark = watermark or AllRead()
         self._clock = clock
+        self._seen: datetime | None = None  # the watermark at the wake before
 
     def on_item(self, value: StockChange) -> tuple[Iterable[Published], bool]:
         now = self._clock()
-        outputs = self.state.apply(value, self._settings, now)
+        watermark = self._watermark.value()
+        outputs = self.state.apply(value, self._settings, now, watermark)
         if self.state.pending_until is not None and now >= self.state.pending_until:
-            outputs.extend(self.state.flush(self._settings, now))
+            outputs.extend(self.state.flush(self._settings, now, watermark))
         return outputs, StatefulLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[Published], bool]:
-        return self.state.flush(self._settings, self._clock()), StatefulLogic.RETAIN
+        now = self._clock()
+        watermark = self._watermark.value()
+        through = None if self._seen is None else self._seen - self._settings.oversell_grace
+        outputs = self.state.settle(through, self._settings, now, watermark)
+        self._seen = watermark
+        if self.state.pending_until is not None and now >= self.state.pending_until:
+            outputs.extend(self.state.flush(self._settings, now, watermark))
+        return outputs, StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[Published], bool]:
-        return self.state.flush(self._settings, self._clock()), StatefulLogic.RETAIN
+        now = self._clock()
+        outputs = self.state.settle(END_OF_TIME, self._settings, now, END_OF_TIME)
+        outputs.extend(self.state.flush(self._settings, now, END_OF_TIME))
+        return outputs, StatefulLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        return self.state.pending_until
+        due = [self.state.pending_until, self.state.next_release(self._settings)]
+        if self.state.settled.unsettled:
+            due.append(self._clock() + SETTLE_EVERY)
+        return min((at for at in due if at is not None), default=None)
 
     def snapshot(self) -> SkuStock:
         return self.state.copy()

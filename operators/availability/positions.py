@@ -32,11 +32,18 @@ class Position:
     complete_from: datetime | None = None
     # (event time, on-hand change) since the last count, oldest first.
     changes: list[tuple[datetime, int]] = field(default_factory=list)
+    # The figure of the count at `counted_at`: of two counts of one instant, the lower stands.
+    counted: int | None = None
 
     def copy(self) -> Position:
         """An independent copy (the changes are immutable tuples, so a new list holds them)."""
         return Position(
-            self.on_hand, self.reserved, self.counted_at, self.complete_from, list(self.changes)
+            self.on_hand,
+            self.reserved,
+            self.counted_at,
+            self.complete_from,
+            list(self.changes),
+            self.counted,
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -68,7 +75,11 @@ class Position:
         Returns False, changing nothing, when a count as new is known or the changes kept since
         do not reach back to `event_time` (the count horizon).
         """
-        if self.counted_at is not None and event_time <= self.counted_at:
+        if self.counted_at is not None and event_time < self.counted_at:
+            return False
+        if event_time == self.counted_at and (self.counted is None or counted >= self.counted):
+            # Two counts of one instant disagree, whatever order they come in: the lower
+            # stands (conservative under doubt).
             return False
         if self.complete_from is not None and event_time < self.complete_from:
             return False
@@ -76,6 +87,7 @@ class Position:
         self.on_hand = counted + sum(units for _, units in later)
         self.changes = later
         self.counted_at = event_time
+        self.counted = counted
         return True
 
     def _forget_before(self, cutoff: datetime) -> None:

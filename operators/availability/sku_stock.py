@@ -27,6 +27,7 @@ whether a count was taken before its shipment arrived is a matter of delivery or
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -39,10 +40,15 @@ from omnichannel.contracts.common import Channel, checked
 from omnichannel.reference import ReferenceData
 from operators.availability.policy import available_to_sell, location_surplus
 from operators.availability.positions import DEFAULT_COUNT_HORIZON, Position
-from operators.availability.stock_changes import StockChange, StockDelta
+from operators.availability.settling import DEFAULT_GRACE, DEFAULT_HOLD, SettledStock
+from operators.availability.stock_changes import StockChange, StockCount, StockDelta
+from operators.watermark import END_OF_TIME
 
 ChannelKey = tuple[Channel, str | None]  # (channel, location for per-location channels)
 Published = AvailabilityUpdate | Anomaly
+# Per location, rises not shown yet: (on-hand raised, reservations released).
+Held = dict[str, tuple[int, int]]
+NOTHING_HELD: Held = {}
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,10 @@ class AvailabilitySettings:
     reference: ReferenceData
     coalesce: timedelta = timedelta(milliseconds=250)
     count_horizon: timedelta = DEFAULT_COUNT_HORIZON
+    # Event time a claim waits behind the watermark before it is judged (`settling`).
+    oversell_grace: timedelta = DEFAULT_GRACE
+    # Wall time a rise in stock waits at most for the watermark to pass it.
+    hold: timedelta = DEFAULT_HOLD
 
     @cached_property
     def _keys_by_location(self) -> dict[str, list[ChannelKey]]:
@@ -98,13 +108,15 @@ class SkuStock:
     # Movement ids applied, by event time, kept for the count horizon: a movement delivered
     # twice (an at-least-once producer, a normalization that resumed) moves stock once.
     movements: dict[str, datetime] = field(default_factory=dict)
+    # The same changes in event-time order, settled as the watermark passes: oversells.
+    settled: SettledStock = field(default_factory=SettledStock)
 
     def copy(self) -> SkuStock:
         """An independent copy: what a snapshot holds."""
         return SkuStock(
             self.sku, {code: p.copy() for code, p in self.positions.items()},
             self.newest_event_time, dict(self.published), set(self.pending), self.pending_until,
-            set(self.confirmed), dict(self.movements),
+            set(self.confirmed), dict(self.movements), self.settled.copy(),
         )  # fmt: skip
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -115,11 +127,25 @@ class SkuStock:
     def resumed(self) -> None:
         """This state was restored from a snapshot: what was published after it is unknown."""
         self.confirmed = set()
+        if self.positions and self.settled.through is None and not self.settled.unsettled:
+            # A snapshot from before oversells were settled: its positions are settled.
+            self.settled = SettledStock(
+                {code: p.copy() for code, p in self.positions.items()}, self.newest_event_time
+            )
 
     def apply(
-        self, change: StockChange, settings: AvailabilitySettings, now: datetime
+        self,
+        change: StockChange,
+        settings: AvailabilitySettings,
+        now: datetime,
+        watermark: datetime | None = END_OF_TIME,
     ) -> list[Published]:
-        """Apply one stock change; return the oversell it reveals and the updates due now."""
+        """Apply one stock change; return the updates due now (and the oversell of a claim
+        that came after its time was settled).
+
+        `watermark`: the event time up to which every input was read (None: not known yet); a
+        rise after it is not shown yet. The default is for input that is all there.
+        """
         self.sku = change.sku
         movement_id = change.movement_id
         if movement_id is not None:
@@ -128,9 +154,8 @@ class SkuStock:
             self._remember(movement_id, change.event_time, settings.count_horizon)
         outputs: list[Published] = []
         position = self.positions.setdefault(change.location, Position())
+        on_hand, reserved = position.on_hand, position.reserved
         if isinstance(change, StockDelta):
-            if change.claimed:
-                outputs.extend(self._oversell(change, settings, now))
             applied = position.apply(
                 change.on_hand, change.reserved, change.event_time, settings.count_horizon
             )
@@ -140,9 +165,63 @@ class SkuStock:
             outputs.append(self._unapplied(AnomalyType.MOVEMENT_ABSORBED, movement_id, change, now))
         if self.newest_event_time is None or change.event_time > self.newest_event_time:
             self.newest_event_time = change.event_time
+        outputs.extend(
+            self.settled.add(
+                change,
+                max(0, position.on_hand - on_hand),
+                max(0, reserved - position.reserved),
+                now,
+                self._judge(settings, now),
+                settings.count_horizon,
+            )
+        )
+        held = self._held(settings, watermark, now)
         for key in settings.channel_keys(change.location):
-            outputs.extend(self._changed(key, settings, now))
+            outputs.extend(self._changed(key, settings, now, held))
         return outputs
+
+    def settle(
+        self,
+        through: datetime | None,
+        settings: AvailabilitySettings,
+        now: datetime,
+        watermark: datetime | None,
+    ) -> list[Published]:
+        """Judge the claims up to `through` in event-time order, and show the rises the
+        watermark has passed (or that were held long enough): the oversells and updates due."""
+        outputs: list[Published] = []
+        if through is not None:
+            outputs.extend(
+                self.settled.settle(through, self._judge(settings, now), settings.count_horizon)
+            )
+        held = self._held(settings, watermark, now)
+        keys = sorted({key for code in self.positions for key in settings.channel_keys(code)})
+        for key in keys:
+            outputs.extend(self._changed(key, settings, now, held))
+        return outputs
+
+    def next_release(self, settings: AvailabilitySettings) -> datetime | None:
+        """When the first rise held back is shown, whatever the watermark."""
+        return self.settled.next_release(settings.hold)
+
+    def _held(
+        self, settings: AvailabilitySettings, watermark: datetime | None, now: datetime
+    ) -> Held:
+        if not self.settled.unsettled:
+            return NOTHING_HELD
+        return {
+            code: self.settled.held(code, watermark, now, settings.hold) for code in self.positions
+        }
+
+    def _judge(
+        self, settings: AvailabilitySettings, now: datetime
+    ) -> Callable[[StockChange, dict[str, Position]], list[Anomaly]]:
+        def judge(change: StockChange, positions: dict[str, Position]) -> list[Anomaly]:
+            if isinstance(change, StockCount):
+                return []
+            return self._oversell(change, positions, settings, now)
+
+        return judge
 
     def _remember(self, movement_id: str, event_time: datetime, horizon: timedelta) -> None:
         self.movements[movement_id] = event_time
@@ -151,42 +230,55 @@ class SkuStock:
         if len(self.movements) > 64 and min(self.movements.values()) < cutoff:
             self.movements = {m: t for m, t in self.movements.items() if t >= cutoff}
 
-    def flush(self, settings: AvailabilitySettings, now: datetime) -> list[Published]:
+    def flush(
+        self,
+        settings: AvailabilitySettings,
+        now: datetime,
+        watermark: datetime | None = END_OF_TIME,
+    ) -> list[Published]:
         """Publish every pending change (the window has passed, or the input has ended)."""
         due = sorted(self.pending)
         self.pending.clear()
         self.pending_until = None
+        held = self._held(settings, watermark, now)
         return [
             update
             for key in due
-            if (update := self._publish(key, settings, now, force=key not in self.confirmed))
+            if (update := self._publish(key, settings, now, key not in self.confirmed, held))
         ]
 
-    def available(self, key: ChannelKey, settings: AvailabilitySettings) -> int:
+    def available(
+        self, key: ChannelKey, settings: AvailabilitySettings, held: Held = NOTHING_HELD
+    ) -> int:
+        """The channel's number from the current figures, less the rises `held` back."""
         policy = settings.reference.channels[key[0]]
-        return available_to_sell(
-            (
-                location_surplus(p.on_hand, p.reserved, policy.safety_stock)
-                for code in settings.locations(key)
-                if (p := self.positions.get(code)) is not None
-            ),
-            policy,
-        )
+        surpluses = []
+        for code in settings.locations(key):
+            position = self.positions.get(code)
+            if position is None:
+                continue
+            raised, released = held.get(code, (0, 0))
+            surpluses.append(
+                location_surplus(
+                    position.on_hand - raised, position.reserved + released, policy.safety_stock
+                )
+            )
+        return available_to_sell(surpluses, policy)
 
     def _changed(
-        self, key: ChannelKey, settings: AvailabilitySettings, now: datetime
+        self, key: ChannelKey, settings: AvailabilitySettings, now: datetime, held: Held
     ) -> list[Published]:
         if key not in self.confirmed:
             self.pending.discard(key)
-            return [self._publish(key, settings, now, force=True)]
-        number = self.available(key, settings)
+            return [self._publish(key, settings, now, True, held)]
+        number = self.available(key, settings, held)
         was = self.published.get(key, (0, 0))[0]
         if number == was:
             self.pending.discard(key)
             return []
         if number == 0 or was == 0 or not settings.coalesce:
             self.pending.discard(key)
-            return [self._publish(key, settings, now, force=True)]
+            return [self._publish(key, settings, now, True, held)]
         self.pending.add(key)
         if self.pending_until is None:
             self.pending_until = now + settings.coalesce
@@ -194,18 +286,33 @@ class SkuStock:
 
     @overload
     def _publish(
-        self, key: ChannelKey, settings: AvailabilitySettings, now: datetime, force: Literal[True]
+        self,
+        key: ChannelKey,
+        settings: AvailabilitySettings,
+        now: datetime,
+        force: Literal[True],
+        held: Held,
     ) -> AvailabilityUpdate: ...
 
     @overload
     def _publish(
-        self, key: ChannelKey, settings: AvailabilitySettings, now: datetime, force: bool
+        self,
+        key: ChannelKey,
+        settings: AvailabilitySettings,
+        now: datetime,
+        force: bool,
+        held: Held,
     ) -> AvailabilityUpdate | None: ...
 
     def _publish(
-        self, key: ChannelKey, settings: AvailabilitySettings, now: datetime, force: bool
+        self,
+        key: ChannelKey,
+        settings: AvailabilitySettings,
+        now: datetime,
+        force: bool,
+        held: Held,
     ) -> AvailabilityUpdate | None:
-        number = self.available(key, settings)
+        number = self.available(key, settings, held)
         was, last_version = self.published.get(key, (0, 0))
         if number == was and last_version and not force:
             return None
@@ -215,7 +322,13 @@ class SkuStock:
         channel, location = key
         policy = settings.reference.channels[channel]
         locations = settings.locations(key)
-        held = [self.positions[code] for code in locations if code in self.positions]
+        on_hand = reserved = 0
+        for code in locations:
+            position = self.positions.get(code)
+            if position is not None:
+                raised, released = held.get(code, (0, 0))
+                on_hand += position.on_hand - raised
+                reserved += position.reserved + released
         return checked(AvailabilityUpdate, {
             "channel": channel,
             "sku": self.sku,
@@ -223,8 +336,8 @@ class SkuStock:
             "available_to_sell": number,
             "version": version,
             "event_time": self.newest_event_time or now,
-            "on_hand": sum(p.on_hand for p in held),
-            "reserved": sum(p.reserved for p in held),
+            "on_hand": on_hand,
+            "reserved": reserved,
             "safety_stock": policy.safety_stock * len(locations),
             "buffer": policy.buffer,
             "allocation_share": str(policy.allocation_share),
@@ -232,20 +345,32 @@ class SkuStock:
         })  # fmt: skip
 
     def _oversell(
-        self, change: StockDelta, settings: AvailabilitySettings, now: datetime
+        self,
+        change: StockDelta,
+        positions: dict[str, Position],
+        settings: AvailabilitySettings,
+        now: datetime,
     ) -> list[Anomaly]:
-        """An order that claims more than the location has free: on-hand not yet promised.
+        """An order that claims more than the location had free at the claim's event time:
+        on-hand not yet promised, in the settled `positions` just before the claim.
 
         Selling into safety stock or beyond the channel's share is allowed to happen (the
         channel may act on an older number); promising goods that are not on the shelf is not.
         """
-        position = self.positions[change.location]
+        position = positions[change.location]
         free = max(0, position.on_hand - max(0, position.reserved))
         if change.claimed <= free or change.channel is None:
             return []
         policy = settings.reference.channels[change.channel]
         key: ChannelKey = (change.channel, change.location if policy.per_location else None)
-        offered = self.available(key, settings)
+        offered = available_to_sell(
+            (
+                location_surplus(p.on_hand, p.reserved, policy.safety_stock)
+                for code in settings.locations(key)
+                if (p := positions.get(code)) is not None
+            ),
+            policy,
+        )
         shortfall = change.claimed - free
         return [
             checked(Anomaly, {

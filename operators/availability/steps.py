@@ -21,6 +21,7 @@ from operators.availability.logic import (
 from operators.availability.order_events import OrderStockEvent
 from operators.availability.sku_stock import AvailabilitySettings, Published
 from operators.availability.stock_changes import StockChange, stock_change
+from operators.watermark import Watermark
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,18 @@ def availability(
     movements: Stream[InventoryMovement],
     settings: AvailabilitySettings,
     order_retention: timedelta = DEFAULT_ORDER_RETENTION,
+    watermark: Watermark | None = None,
 ) -> AvailabilityOut:
     """Per-channel available-to-sell from order events (whole, or availability's view of them)
-    and stock movements."""
+    and stock movements, and the oversells among the claims.
+
+    `watermark` settles event time: on Kafka it learns where each source partition ends
+    (`omnichannel.partition_ends`); without one, every source partition seen holds it back.
+    """
+    watermark = watermark or Watermark()
+    # Event time read so far, counted as the records come in, before they part ways.
+    orders = op.map("observe_orders", orders, lambda e: _observed(watermark, e))
+    movements = op.map("observe_movements", movements, watermark.observe)
     # Each order's events become stock changes, once, whatever their order of arrival.
     by_order = op.key_on("key_by_order", orders, lambda event: event.correlation_id)
     order_changes = op.stateful(
@@ -59,12 +69,21 @@ def availability(
         "sku_stock",
         by_sku,
         counting_keys(
-            "availability", "sku_stock", lambda state: SkuAvailabilityLogic(state, settings)
+            "availability",
+            "sku_stock",
+            lambda state: SkuAvailabilityLogic(state, settings, watermark=watermark),
         ),
     )
     results = op.map("drop_sku_key", published, lambda keyed: keyed[1])
     split = op.branch("updates_or_anomalies", results, _is_update)
     return AvailabilityOut(split.trues, split.falses)  # type: ignore[arg-type]
+
+
+def _observed(
+    watermark: Watermark, event: OrderStockEvent | OrderEvent
+) -> OrderStockEvent | OrderEvent:
+    # A view carries no source coordinates: its partition holds the watermark back.
+    return watermark.observe(event) if isinstance(event, OrderEvent) else event
 
 
 def _is_update(result: Published) -> bool:

@@ -11,8 +11,8 @@ that a cycle count settles:
 - POS: a sale takes goods at its time, a return brings them back, a void undoes its receipt;
 - marketplace: the newest status snapshot gives the lines; Unshipped or Shipped places the
   order, Canceled cancels it, Shipped takes the goods at its first time;
-- a COUNT is the on-hand at the start of its time: changes from then on apply on top, earlier
-  ones are inside it.
+- a COUNT is the on-hand at the start of its time (of two of one instant, the lower): changes
+  from then on apply on top, earlier ones are inside it.
 """
 
 from __future__ import annotations
@@ -84,7 +84,9 @@ def final_availability(
     for move in _records(folder, "inventory.movements", refused):
         spot, when, units = (move["sku"], move["location"]), _when(move["ts"]), move["quantity"]
         if move["type"] == "COUNT":
-            if spot not in counts or when > counts[spot][0]:
+            # The newest count stands; of two of one instant, the lower.
+            newest = counts.get(spot)
+            if newest is None or when > newest[0] or (when == newest[0] and units < newest[1]):
                 counts[spot] = (when, units)
         else:
             sign = -1 if move["type"] in ("TRANSFER_OUT", "DAMAGE") else 1
