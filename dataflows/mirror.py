@@ -18,26 +18,27 @@ from bytewax.dataflow import Dataflow
 
 from omnichannel.kafka_io import log_consumer_error
 from omnichannel.kafka_settings import (
-    client_config,
     kafka_brokers_from_env,
     producer_overrides,
+    source_config,
 )
+from omnichannel.kafka_source import consume
 from omnichannel.settings import env_bool, env_str
 
 
 def build(brokers: list[str], source_topic: str, sink_topic: str, tail: bool) -> Dataflow:
     """The mirror flow from `source_topic` to `sink_topic` on `brokers`."""
     flow = Dataflow("mirror")
-    # Consume every partition of the source, from the beginning.
-    consumed = kop.input(
+    # Consume every partition of the source, from the beginning; stop rather than skip records.
+    consumed = consume(
         "consume",
         flow,
         brokers=brokers,
         topics=[source_topic],
         tail=tail,
-        add_config=client_config(brokers),
+        add_config=source_config(brokers),
     )
-    # Consumer errors are the broker's: logged where an operator sees them, not raised.
+    # The consumer errors left are the broker's: logged where an operator sees them.
     op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
     # Re-produce key, value and headers; murmur2 keeps each key on its partition number.
     kop.output(

@@ -68,6 +68,8 @@ def read_exceptions(
             "group.id": "omni-exception-replay",
             "enable.auto.commit": False,
             "enable.partition.eof": True,
+            # Records retention deletes while they are read stop the replay, not go unreplayed.
+            "auto.offset.reset": "error",
         }
     )
     try:

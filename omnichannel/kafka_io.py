@@ -3,31 +3,34 @@
 Bytewax's own Kafka sink flushes without looking at delivery reports, so a record the broker
 refused would vanish. `CheckedKafkaSink` counts every delivery report of a batch and fails the
 batch (and so the worker, which then resumes from its last snapshot) when any was refused.
+While the broker is unreachable it waits, up to `KAFKA_OUTAGE_TIMEOUT_S`
+(`omnichannel.broker_outage`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaError, KafkaSourceMessage
-from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import KafkaError as DeliveryError
 from confluent_kafka import Message, Producer
 
 from omnichannel import metrics
+from omnichannel.broker_outage import deliver_all, outage_timeout_from_env
 from omnichannel.decoding import CanonicalDecoder
 from omnichannel.kafka_settings import producer_config, source_config
+from omnichannel.kafka_source import consume
 from operators.adapters.raw import RawRecord
 
 logger = logging.getLogger(__name__)
 
 REPLAY_COUNT_HEADER = "omni-replay-count"
-FLUSH_TIMEOUT_S = 60.0
 
 SourceMessage = KafkaSourceMessage[bytes | None, bytes | None]
 
@@ -61,7 +64,8 @@ def raw_record(message: SourceMessage) -> RawRecord:
 
 
 def log_consumer_error(step_id: str, error: KafkaError[bytes | None, bytes | None]) -> None:
-    """Consumer errors are the broker's (a lost connection): librdkafka retries them itself."""
+    """Consumer errors that reach here are the broker's (a lost connection): librdkafka retries
+    them itself. `consume` has stopped the flow on those that would skip records."""
     logger.warning("%s: Kafka consumer error: %s", step_id, error.err, extra={"step": step_id})
 
 
@@ -74,7 +78,7 @@ def consume_canonical(
 ) -> Stream[Any]:
     """Canonical topics read and decoded (into contracts, or the decoder's views of them); an
     unreadable record becomes an exception record."""
-    consumed = kop.input(
+    consumed = consume(
         "consume",
         flow,
         brokers=brokers,
@@ -89,10 +93,11 @@ def consume_canonical(
 
 
 class _CheckedPartition(StatelessSinkPartition[OutboundRecord]):
-    def __init__(self, step_id: str, producer: Producer) -> None:
+    def __init__(self, step_id: str, producer: Producer, outage_timeout: timedelta) -> None:
         self._step_id = step_id
         self._flow = step_id.partition(".")[0]
         self._producer = producer
+        self._outage_timeout = outage_timeout
         self._refused: list[str] = []
 
     def _on_delivery(self, err: DeliveryError | None, message: Message) -> None:
@@ -119,11 +124,7 @@ class _CheckedPartition(StatelessSinkPartition[OutboundRecord]):
         metrics.delivered(self._flow, (item.topic for item in items))
 
     def _flush(self) -> None:
-        remaining = self._producer.flush(FLUSH_TIMEOUT_S)
-        if remaining:
-            raise RuntimeError(
-                f"{self._step_id}: {remaining} records not delivered within {FLUSH_TIMEOUT_S}s"
-            )
+        deliver_all(self._producer, self._step_id, self._flow, self._outage_timeout)
         if self._refused:
             refused, self._refused = self._refused, []
             raise RuntimeError(
@@ -135,10 +136,13 @@ class _CheckedPartition(StatelessSinkPartition[OutboundRecord]):
 
 
 class CheckedKafkaSink(DynamicSink[OutboundRecord]):
-    """Produces each record to its own topic and fails the batch on any refused delivery."""
+    """Produces each record to its own topic and fails the batch on any refused delivery;
+    waits out an unreachable broker for `KAFKA_OUTAGE_TIMEOUT_S` (read, and checked, here)."""
 
     def __init__(self, brokers: list[str]) -> None:
         self._brokers = brokers
+        self._outage_timeout = outage_timeout_from_env()
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _CheckedPartition:
-        return _CheckedPartition(step_id, Producer(producer_config(self._brokers)))
+        producer = Producer(producer_config(self._brokers))
+        return _CheckedPartition(step_id, producer, self._outage_timeout)

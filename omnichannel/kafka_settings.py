@@ -2,7 +2,10 @@
 
 Keys are partitioned with murmur2, as the Java producer does, so that a record keyed by a SKU
 lands on the same partition whichever language produced it (librdkafka's own default, CRC32,
-would not agree). Producers are idempotent and wait for all in-sync replicas.
+would not agree). Producers are idempotent and wait for all in-sync replicas, and never give
+up on a record themselves: the flows bound how long they wait out an unreachable broker
+(`omnichannel.broker_outage`). A flow's consumers stop rather than skip records when their
+position is no longer on the broker (`auto.offset.reset=error`, `omnichannel.kafka_source`).
 
 Every client, whatever it is, is built from `client_config`, so that the security settings
 (SASL and TLS) read from the environment reach each connection the project opens. The dict it
@@ -25,6 +28,15 @@ PRODUCER_DEFAULTS: dict[str, str | int | bool] = {
     "linger.ms": 5,
     "compression.type": "lz4",
 }
+
+# librdkafka fails a record not delivered within `message.timeout.ms` (default 5 minutes), so
+# a longer outage would fail every record in hand. 0 is never. For an idempotent producer an
+# expiry is worse than a wait (librdkafka's INTRODUCTION.md, "Message timeout considerations"):
+# the records queued after the expired ones still go through once it bumps the epoch, leaving
+# a gap, and a record that expired in flight may be on the log all the same. So records wait
+# as long as the broker is away, and the one bound is the sink's (KAFKA_OUTAGE_TIMEOUT_S), which
+# stops the process: its successor produces again from the last snapshot.
+MESSAGE_TIMEOUT_MS = 0
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
@@ -94,16 +106,36 @@ DEFAULT_PREFETCH_KB = 4096
 
 
 def source_config(brokers: list[str], env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The configuration of a flow's Kafka source: every client's, and its prefetch bound."""
+    """The configuration of a flow's Kafka source: every client's, its prefetch bound, and an
+    error, not a jump, when its position is no longer on the broker."""
     prefetch = env_int(PREFETCH_SETTING, DEFAULT_PREFETCH_KB, env)
     if not 1 <= prefetch <= 2_097_151:
         raise SettingError(f"{PREFETCH_SETTING} must be 1 to 2097151 (KiB), got {prefetch}")
-    return {**client_config(brokers, env), "queued.max.messages.kbytes": str(prefetch)}
+    return {
+        **client_config(brokers, env),
+        "queued.max.messages.kbytes": str(prefetch),
+        # librdkafka's default, latest, moves a resumed source whose offset retention deleted
+        # to the end of the partition, skipping every record in between without a word.
+        "auto.offset.reset": "error",
+    }
 
 
-def producer_config(brokers: list[str]) -> dict[str, str | int | bool]:
-    """A complete confluent-kafka producer configuration for these brokers."""
-    return {**client_config(brokers), **PRODUCER_DEFAULTS}
+def producer_config(
+    brokers: list[str], message_timeout_ms: int = MESSAGE_TIMEOUT_MS
+) -> dict[str, str | int | bool]:
+    """A complete confluent-kafka producer configuration for these brokers.
+
+    `message_timeout_ms`: how long librdkafka may hold a record it cannot deliver (0, the
+    default: as long as it takes). A transactional producer passes its `transaction.timeout.ms`
+    or less: librdkafka requires `message.timeout.ms <= transaction.timeout.ms`, and does not
+    refuse 0 there, which would leave a record waiting after the broker aborted its
+    transaction.
+    """
+    return {
+        **client_config(brokers),
+        **PRODUCER_DEFAULTS,
+        "message.timeout.ms": message_timeout_ms,
+    }
 
 
 def producer_overrides(brokers: list[str]) -> dict[str, str]:

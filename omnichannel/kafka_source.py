@@ -19,10 +19,16 @@ normalization has cores of its own and its latency matters. The canonical topics
 
 `consume` is `bytewax.connectors.kafka.operators.input` with this source, and the same inner
 step ids (`<step>.kafka_input`), so recovery state written by either resumes with the other.
+It is every flow's Kafka source, and it stops the flow rather than skip records: a resumed
+position the broker no longer holds (retention or DeleteRecords took the records, or the topic
+was made anew) comes as an error (`auto.offset.reset=error`, `kafka_settings.source_config`),
+where librdkafka's default would jump to the end of the partition without a word. The broker's
+own errors (a lost connection) pass on to the flow's log: librdkafka rides them out.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,8 +39,11 @@ from bytewax.connectors.kafka.operators import KafkaOpOut
 from bytewax.dataflow import Dataflow, operator
 from bytewax.inputs import StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING
+from confluent_kafka import KafkaError as ClientError
 
 from omnichannel.settings import SettingError, env_int
+
+logger = logging.getLogger(__name__)
 
 # How long an empty partition is left alone (`NORMALIZE_IDLE_POLL_MS`): the most a record can
 # wait to be read when it arrives on an idle partition; shorter costs an idle worker more.
@@ -53,6 +62,42 @@ def idle_poll_from_env(env: Mapping[str, str] | None = None) -> timedelta | None
 Message = KafkaSourceMessage[bytes | None, bytes | None]
 Error = KafkaError[bytes | None, bytes | None]
 Item = Message | Error
+
+# A position the broker does not hold: with `auto.offset.reset=error` librdkafka reports it as
+# _AUTO_OFFSET_RESET and stops fetching the partition; OFFSET_OUT_OF_RANGE is the broker's own
+# answer, which some of librdkafka's paths pass on as it is.
+OFFSET_LOST = frozenset({ClientError._AUTO_OFFSET_RESET, ClientError.OFFSET_OUT_OF_RANGE})
+
+
+def skips_records(error: ClientError) -> bool:
+    """Whether a flow going on past this consumer error would skip records: its position is
+    not on the broker, or the consumer is unusable (a fatal error). Anything else is the
+    broker's to get over (a lost connection, a leader moving), and librdkafka retries it."""
+    return bool(error.code() in OFFSET_LOST or error.fatal())
+
+
+def stop_rather_than_skip(step_id: str, error: Item) -> None:
+    """Stop the flow on a consumer error that would skip records, naming the topic, partition
+    and offset; any other error (or record) passes."""
+    if isinstance(error, KafkaSourceMessage) or not skips_records(error.err):
+        return
+    topic, partition, offset = error.msg.topic, error.msg.partition, error.msg.offset
+    where = f"{topic}[{partition}] offset {offset}" if topic else "the consumer"
+    if error.err.code() in OFFSET_LOST:
+        why = (
+            "the broker does not hold that offset: records from there were deleted "
+            "(retention, DeleteRecords) before the flow read them, or the topic was made anew"
+        )
+    else:
+        why = "the consumer cannot go on"
+    logger.error(
+        "%s: %s: %s (%s); the flow stops rather than skip records",
+        step_id, where, why, error.err.str(),
+        extra={"step": step_id, "topic": topic, "partition": partition, "offset": offset},
+    )  # fmt: skip
+    raise RuntimeError(
+        f"{step_id}: {where}: {why} ({error.err.str()}); the flow stops rather than skip records"
+    )
 
 
 class _WithoutWaiting:
@@ -117,8 +162,9 @@ def consume(
     add_config: dict[str, str],
     idle_poll: timedelta | None = None,
 ) -> KafkaOpOut[Message, Error]:
-    """Records of `topics` from the beginning (or the resumed offsets), and consumer errors:
-    through `PromptKafkaSource` with `idle_poll`, else through Bytewax's own source."""
+    """Records of `topics` from the beginning (or the resumed offsets), and the consumer errors
+    the flow rides out: through `PromptKafkaSource` with `idle_poll`, else through Bytewax's own
+    source. An error that would skip records stops the flow (`stop_rather_than_skip`)."""
     source: KafkaSource
     if idle_poll is None:
         source = KafkaSource(brokers, topics, tail, OFFSET_BEGINNING, add_config,
@@ -129,4 +175,5 @@ def consume(
         source.idle_poll = idle_poll
     read = op.input("kafka_input", flow, source)
     split = op.branch("split_err", read, lambda item: isinstance(item, KafkaSourceMessage))
-    return KafkaOpOut(split.trues, split.falses)  # type: ignore[arg-type]
+    errors = op.inspect("stop_rather_than_skip", split.falses, stop_rather_than_skip)
+    return KafkaOpOut(split.trues, errors)  # type: ignore[arg-type]

@@ -3,7 +3,8 @@
 What operations and finance ask of the flows, counted where the dataflows already hold the
 answer: records in per source topic and channel, out per topic, exceptions by reason,
 duplicates, anomalies, order aging, failed postings, refund mismatches, availability latency,
-the reconciliation backlog and gap, consumer lag.
+the reconciliation backlog and gap, consumer lag; and, apart, the broker's outages as the
+sinks wait them out.
 
 Counting is cheap on the hot path: a `tap` sees each batch of a stream once, tallies it in
 local dicts and adds to each labelled child once per batch; a `BatchHistogram` sorts a
@@ -238,6 +239,21 @@ CONSUME_DELAY = BatchHistogram(
     "canonical topic: since the upstream flow produced it)",
     ("flow", "topic"),
     LATENCY_BUCKETS,
+)
+
+# The broker's outages as the sinks see them (set by `omnichannel.broker_outage.deliver_all`):
+# not business metrics, but what an SRE pages on before KAFKA_OUTAGE_TIMEOUT_S stops the flow.
+# A sink partition per worker: with several workers in a process they share the labels.
+BROKER_UNREACHABLE = Gauge(
+    "omni_broker_unreachable_seconds",
+    "How long the step has been waiting for the broker to take its records (0: not waiting); "
+    "refreshed every few seconds while it waits",
+    ("flow", "step"),
+)
+BROKER_OUTAGES = Counter(
+    "omni_broker_outages",
+    "Times a sink partition of the step found the broker unreachable and waited for it",
+    ("flow", "step"),
 )
 
 

@@ -32,16 +32,17 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from omnichannel import metrics
+from omnichannel.broker_outage import deliver_all, outage_timeout_from_env
 from omnichannel.kafka_io import OutboundRecord
 from omnichannel.kafka_settings import client_config, producer_config
 from omnichannel.partitioning import partition_for
-from omnichannel.settings import env_int
 
 logger = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 60.0
 COMMIT_TIMEOUT_S = 10.0
 WARN_EVERY_S = 30.0
+MIN_WAIT = timedelta(seconds=COMMIT_TIMEOUT_S)
 # How long the broker keeps a transaction open without a commit: a dead process's transaction
 # blocks `read_committed` readers of its partition at most this long (a successor aborts it at
 # once). Records waiting for an unreachable broker expire with it, and are sent again.
@@ -100,9 +101,11 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
         topic: str,
         partition: int,
         resume_from: int | None,
-        flow: str,
+        step_id: str,
         outage_bound: timedelta,
     ) -> None:
+        flow = step_id.partition(".")[0]
+        self._step_id = step_id
         self._topic = topic
         self._partition = partition
         self._flow = flow
@@ -176,6 +179,9 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
         started = time.monotonic()
         warn_at = started
         while True:
+            # Every record on the broker first, riding out an outage (log lines, metrics).
+            left = self._outage_bound - timedelta(seconds=time.monotonic() - started)
+            deliver_all(self._producer, self._step_id, self._flow, max(left, MIN_WAIT))
             try:
                 self._producer.commit_transaction(COMMIT_TIMEOUT_S)
                 break
@@ -262,7 +268,7 @@ class PostingsSink(FixedPartitionedSink[OutboundRecord, int]):
         self._brokers = brokers
         self._topic = topic
         self._partitions: int | None = None
-        self._outage_bound = timedelta(seconds=env_int("KAFKA_OUTAGE_TIMEOUT_S", 3600))
+        self._outage_bound = outage_timeout_from_env()
 
     def _partition_count(self) -> int:
         """The postings topic's partitions, asked of the broker once the flow starts."""
@@ -288,7 +294,6 @@ class PostingsSink(FixedPartitionedSink[OutboundRecord, int]):
     def build_part(
         self, step_id: str, for_part: str, resume_state: int | None
     ) -> _PostingsPartition:
-        flow = step_id.partition(".")[0]
         return _PostingsPartition(
-            self._brokers, self._topic, int(for_part), resume_state, flow, self._outage_bound
+            self._brokers, self._topic, int(for_part), resume_state, step_id, self._outage_bound
         )

@@ -155,9 +155,10 @@ class ExceptionWatch:
 
     def __init__(self, brokers: list[str], topic: str) -> None:
         self._codec = codec_for(ExceptionRecord, None)
+        # From offset 0 of the bench's own topic: a record missing there is an error, not a jump.
         self._consumer = Consumer(
             {**client_config(brokers), "group.id": f"bench.watch.{uuid.uuid4().hex[:8]}",
-             "enable.auto.commit": False}
+             "enable.auto.commit": False, "auto.offset.reset": "error"}
         )  # fmt: skip
         partitions = self._consumer.list_topics(topic, timeout=TIMEOUT_S).topics[topic].partitions
         self._consumer.assign([TopicPartition(topic, p, 0) for p in partitions])

@@ -14,6 +14,7 @@ from tests.integration.kafka_topics import read_topic
 
 pytestmark = pytest.mark.integration
 BOUND = timedelta(seconds=60)
+STEP = "finance.produce_postings"
 
 
 def postings(topic: str, *keys: str) -> list[OutboundRecord]:
@@ -25,7 +26,7 @@ def test_a_successor_fences_a_paused_predecessor_and_keeps_what_it_committed(
 ) -> None:
     topic = new_topic("postings")
     brokers = [kafka_bootstrap]
-    zombie = _PostingsPartition(brokers, topic, 0, None, "finance", BOUND)
+    zombie = _PostingsPartition(brokers, topic, 0, None, STEP, BOUND)
     zombie.write_batch(postings(topic, "invoice:1", "invoice:2"))
     after_first = zombie.snapshot()
     zombie.write_batch(postings(topic, "invoice:3", "credit:1"))
@@ -33,7 +34,7 @@ def test_a_successor_fences_a_paused_predecessor_and_keeps_what_it_committed(
     assert [r.key for r in read_topic(kafka_bootstrap, topic)] == [b"invoice:1", b"invoice:2"]
 
     # The zombie paused here; its successor resumes from the snapshot before the first epoch.
-    successor = _PostingsPartition(brokers, topic, 0, None, "finance", BOUND)
+    successor = _PostingsPartition(brokers, topic, 0, None, STEP, BOUND)
     with pytest.raises(RuntimeError, match="fenced"):
         zombie.snapshot()
     successor.write_batch(postings(topic, "invoice:1", "invoice:2", "invoice:3", "credit:1"))
@@ -52,10 +53,10 @@ def test_a_crash_before_the_commit_leaves_nothing_a_reader_sees(
 ) -> None:
     topic = new_topic("postings")
     brokers = [kafka_bootstrap]
-    crashed = _PostingsPartition(brokers, topic, 0, None, "finance", BOUND)
+    crashed = _PostingsPartition(brokers, topic, 0, None, STEP, BOUND)
     crashed.write_batch(postings(topic, "invoice:9"))
     crashed._producer.flush(10)  # on the broker, in an open transaction, then the process died
-    successor = _PostingsPartition(brokers, topic, 0, None, "finance", BOUND)
+    successor = _PostingsPartition(brokers, topic, 0, None, STEP, BOUND)
     assert successor._already == set()
     successor.write_batch(postings(topic, "invoice:9"))
     successor.snapshot()

@@ -1,7 +1,9 @@
 """Finance killed with SIGKILL mid-stream and resumed posts every entry once, none missing.
 
-The kill comes without waiting for a snapshot, so the dead run has written postings that its
-last snapshot (if any) does not cover; the resumed run must not write them again.
+The kill comes without waiting for a snapshot, so the dead run has sent postings that its last
+snapshot (if any) does not cover. They were in a transaction it never committed: the resumed
+run aborts it and posts them again, once (with Bytewax's own sink, every one was published
+again: 4,123 doubled keys in one run of this test).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def test_no_posting_doubled_or_lost_across_sigkill(
         {**flow_env, "FINANCE_TAIL": "true"},
         until=lambda: records_in(kafka_bootstrap, [topics.postings]) >= 3_000,
     )
-    at_kill = records_in(kafka_bootstrap, [topics.postings])
+    committed_at_kill = len(read_topic(kafka_bootstrap, topics.postings))
 
     resumed = subprocess.run(
         COMMAND, env={**flow_env, "FINANCE_TAIL": "false"}, cwd=PROJECT_ROOT,
@@ -66,13 +68,10 @@ def test_no_posting_doubled_or_lost_across_sigkill(
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     records = read_topic(kafka_bootstrap, topics.postings)
-    assert len(records) > at_kill, "killed after the end: nothing was left to resume"
+    assert len(records) > committed_at_kill, "killed after the end: nothing was left to resume"
 
     entries = [codec_for(JournalEntry, None).decode_model(r.value) for r in records]
     doubled = [key for key, n in Counter(e.idempotency_key for e in entries).items() if n > 1]
-    # The dead run had written postings its last snapshot did not cover (with Bytewax's own
-    # sink, every one of them was published again: 4,123 doubled keys in one run of this test).
-    assert "not sending them again" in resumed.stderr
     assert doubled == []
     assert all(balanced(entry) for entry in entries)
     assert posted_net_sales(entries) == net_sales(tmp_path / "day")

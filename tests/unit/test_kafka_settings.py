@@ -7,6 +7,7 @@ import pytest
 from omnichannel.kafka_settings import (
     PREFETCH_SETTING,
     client_config,
+    producer_config,
     producer_overrides,
     source_config,
 )
@@ -152,3 +153,15 @@ def test_a_source_bounds_what_each_partition_consumer_prefetches() -> None:
 def test_a_bad_prefetch_bound_is_named(value: str) -> None:
     with pytest.raises(SettingError, match=PREFETCH_SETTING):
         source_config(BROKERS, {PREFETCH_SETTING: value})
+
+
+def test_a_source_stops_rather_than_jumps_when_its_offset_is_gone() -> None:
+    assert source_config(BROKERS, {})["auto.offset.reset"] == "error"
+
+
+def test_producers_never_expire_records_unless_asked_to() -> None:
+    # The flows bound an outage themselves (KAFKA_OUTAGE_TIMEOUT_S); librdkafka must not.
+    assert producer_config(BROKERS)["message.timeout.ms"] == 0
+    assert producer_overrides(BROKERS)["message.timeout.ms"] == "0"
+    # A transactional producer keeps its records within its transaction's timeout.
+    assert producer_config(BROKERS, message_timeout_ms=60_000)["message.timeout.ms"] == 60_000

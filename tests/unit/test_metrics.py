@@ -55,6 +55,8 @@ BUSINESS_METRICS = {
     "omni_order_aging_seconds": "histogram",
     "omni_availability_latency_seconds": "histogram",
     "omni_consume_delay_seconds": "histogram",
+    "omni_broker_unreachable_seconds": "gauge",
+    "omni_broker_outages": "counter",
 }
 
 
