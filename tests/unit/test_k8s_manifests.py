@@ -31,6 +31,7 @@ KUBERNETES_VERSION = "1.31"
 VARIANTS = ("base", "overlays/dev", "overlays/peak")
 PEAK_RECOVERY_PARTITIONS = 24
 ALERTED_METRICS = {
+    "omni_broker_unreachable_seconds",
     "omni_consumer_lag_records",
     "omni_order_aging_seconds_bucket",
     "omni_postings_failed_total",
