@@ -1,5 +1,5 @@
 """Where each source partition ends, asked of the broker every second: what lets a partition
-that was read to its end stop holding finance's watermark back (`operators.watermark`).
+that was read to its end stop holding a flow's watermark back (`operators.watermark`).
 
 A daemon thread lists the partitions of the source topics and their offsets. While the broker
 cannot be reached it keeps the last ends it learned (a warning says so once): records cannot be

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from typing import cast
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -48,6 +49,23 @@ MIN_WAIT = timedelta(seconds=COMMIT_TIMEOUT_S)
 # once). Records waiting for an unreachable broker expire with it, and are sent again.
 TRANSACTION_TIMEOUT_MS = 60_000
 FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
+# How a producer's calls fail: a KafkaException; a fatal error raised as a KafkaError from a
+# flush or poll; or, when that happens while a delivery callback runs, a SystemError around it.
+CLIENT_FAILURES: tuple[type[BaseException], ...] = (
+    KafkaException, cast(type[BaseException], KafkaError), SystemError
+)  # fmt: skip
+
+
+def _kafka_error(failure: BaseException | None) -> KafkaError | None:
+    """The Kafka error behind a producer call's failure, if there is one."""
+    while failure is not None:
+        if isinstance(failure, KafkaError):
+            return failure
+        if isinstance(failure, KafkaException) and failure.args:
+            error = failure.args[0]
+            return error if isinstance(error, KafkaError) else None
+        failure = failure.__cause__ or failure.__context__
+    return None
 
 
 def transactional_id(topic: str, partition: int) -> str:
@@ -137,8 +155,11 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
 
     def _on_delivery(self, err: KafkaError | None, message: Message) -> None:
         # A record not delivered fails the commit (abortable): it is sent again with the rest.
+        # (A failed delivery's message must not be asked its offset: confluent-kafka raises.)
+        if err is not None:
+            return
         written_at = message.offset()
-        if err is None and written_at is not None:
+        if written_at is not None:
             self._next_offset = max(self._next_offset, written_at + 1)
 
     def write_batch(self, items: list[OutboundRecord]) -> None:
@@ -151,23 +172,24 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
         self._send(fresh)
 
     def _send(self, items: list[OutboundRecord]) -> None:
-        for item in items:
-            while True:
-                try:
-                    self._producer.produce(
-                        self._topic,
-                        value=item.value,
-                        key=item.key,
-                        partition=self._partition,
-                        on_delivery=self._on_delivery,
-                    )
-                    break
-                except BufferError:
-                    self._producer.poll(0.5)
-                except KafkaException as exc:
-                    self._stop_if_fenced(exc.args[0])
-                    raise
-            self._producer.poll(0)
+        try:
+            for item in items:
+                while True:
+                    try:
+                        self._producer.produce(
+                            self._topic,
+                            value=item.value,
+                            key=item.key,
+                            partition=self._partition,
+                            on_delivery=self._on_delivery,
+                        )
+                        break
+                    except BufferError:
+                        self._producer.poll(0.5)
+                self._producer.poll(0)
+        except CLIENT_FAILURES as exc:
+            self._stop_if_fenced(_kafka_error(exc))
+            raise
 
     def snapshot(self) -> int:
         if self._pending:
@@ -181,7 +203,11 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
         while True:
             # Every record on the broker first, riding out an outage (log lines, metrics).
             left = self._outage_bound - timedelta(seconds=time.monotonic() - started)
-            deliver_all(self._producer, self._step_id, self._flow, max(left, MIN_WAIT))
+            try:
+                deliver_all(self._producer, self._step_id, self._flow, max(left, MIN_WAIT))
+            except CLIENT_FAILURES as exc:
+                self._stop_if_fenced(_kafka_error(exc))
+                raise
             try:
                 self._producer.commit_transaction(COMMIT_TIMEOUT_S)
                 break
@@ -241,8 +267,8 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
                 ):
                     raise
 
-    def _stop_if_fenced(self, error: KafkaError) -> None:
-        if error.code() in FENCED or error.fatal():
+    def _stop_if_fenced(self, error: KafkaError | None) -> None:
+        if error is not None and (error.code() in FENCED or error.fatal()):
             logger.error(
                 "%s: fenced: another process took over these postings (transactional.id %s); "
                 "this one stops without committing: %s",

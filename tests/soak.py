@@ -6,8 +6,10 @@ Each run is a chaos run with its own seed (SIGKILLs through a day: postings lost
 availability against the reference), then the fault tests (`tests/integration/test_faults.py`:
 the broker stopped while input keeps coming; `test_zombie.py`: a paused finance process woken
 after its successor took over). `SOAK_RUNS` (default 20) sets how many runs; `SOAK_FAULTS`
-picks the fault tests (a pytest `-k` expression, default all of them). Prints a row per run as
-it ends, with the machine's load, and exits 1 if any run failed. Reports under `--out`.
+picks the fault tests (a pytest `-k` expression, default all of them); `SOAK_OUTAGES` the
+broker outages, in seconds (default `10,60`; `10,60,300` adds the 5-minute one). Prints a row
+per run as it ends, with the machine's load, and exits 1 if any run failed. Reports under
+`--out`.
 """
 
 from __future__ import annotations
@@ -122,8 +124,11 @@ def _fault_tests(workdir: Path) -> tuple[int, int]:
     command += [f"--junitxml={junit}", f"--basetemp={workdir / 'faults'}"]
     if selection:
         command += ["-k", selection]
+    env = {**os.environ, "OUTAGE_SECONDS": os.environ.get("SOAK_OUTAGES", "10,60")}
     with (workdir / "faults.log").open("wb") as log:
-        subprocess.run(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, check=False)
+        subprocess.run(
+            command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=False
+        )
     if not junit.exists():
         return 0, 1
     text = junit.read_text()
