@@ -122,9 +122,11 @@ class SkuAvailabilityLogic(StatefulLogic[StockChange, Published, SkuStock]):
         return outputs, StatefulLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        due = [self.state.pending_until, self.state.next_release(self._settings)]
+        now = self._clock()
+        release = self.state.next_release(self._settings, self._watermark.value(), now)
+        due = [self.state.pending_until, release]
         if self.state.settled.unsettled:
-            due.append(self._clock() + SETTLE_EVERY)
+            due.append(now + SETTLE_EVERY)
         return min((at for at in due if at is not None), default=None)
 
     def snapshot(self) -> SkuStock:

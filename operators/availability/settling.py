@@ -146,12 +146,19 @@ class SettledStock:
             released += entry.released
         return raised, released
 
-    def next_release(self, hold: timedelta) -> datetime | None:
-        """The wall time the first rise held back is shown regardless of the watermark."""
-        return min(
-            (entry.since + hold for entry in self.unsettled if entry.raised or entry.released),
-            default=None,
-        )
+    def next_release(
+        self, watermark: datetime | None, now: datetime, hold: timedelta
+    ) -> datetime | None:
+        """The wall time the next rise still held back at `now` is shown, whatever the
+        watermark; None when none is (a rise let go must not wake its SKU again)."""
+        due = [
+            entry.since + hold
+            for entry in self.unsettled
+            if (entry.raised or entry.released)
+            and entry.since + hold > now
+            and (watermark is None or entry.change.event_time > watermark)
+        ]
+        return min(due, default=None)
 
     def _apply(self, change: StockChange, judge: Judge, horizon: timedelta) -> list[Anomaly]:
         position = self.positions.setdefault(change.location, Position())

@@ -200,9 +200,11 @@ class SkuStock:
             outputs.extend(self._changed(key, settings, now, held))
         return outputs
 
-    def next_release(self, settings: AvailabilitySettings) -> datetime | None:
-        """When the first rise held back is shown, whatever the watermark."""
-        return self.settled.next_release(settings.hold)
+    def next_release(
+        self, settings: AvailabilitySettings, watermark: datetime | None, now: datetime
+    ) -> datetime | None:
+        """When the next rise held back now is shown, whatever the watermark."""
+        return self.settled.next_release(watermark, now, settings.hold)
 
     def _held(
         self, settings: AvailabilitySettings, watermark: datetime | None, now: datetime

@@ -14,10 +14,11 @@ from omnichannel.contracts.anomaly import Anomaly
 from omnichannel.contracts.availability import AvailabilityUpdate
 from omnichannel.contracts.common import Channel
 from omnichannel.reference import load_reference
+from operators.availability.logic import SETTLE_EVERY, SkuAvailabilityLogic
 from operators.availability.settling import order_key
 from operators.availability.sku_stock import AvailabilitySettings, SkuStock
 from operators.availability.stock_changes import StockChange, StockCount, StockDelta
-from operators.watermark import END_OF_TIME
+from operators.watermark import END_OF_TIME, Watermark
 
 REFERENCE = load_reference()
 SETTINGS = AvailabilitySettings(REFERENCE, coalesce=timedelta(0))
@@ -168,10 +169,26 @@ def test_a_rise_after_the_watermark_is_not_published_until_it_passes_or_the_hold
     # A watermark that does not move holds a rise no longer than the hold.
     later = StockDelta(SKU, "DC-EAST", 5, 0, T + timedelta(minutes=3), movement_id="R-2")
     assert stock.apply(later, SETTINGS, T, watermark) == []
-    assert stock.next_release(SETTINGS) == T + SETTINGS.hold
+    assert stock.next_release(SETTINGS, watermark, T) == T + SETTINGS.hold
     (released,) = [
         u
         for u in stock.settle(None, SETTINGS, T + SETTINGS.hold, watermark)
         if isinstance(u, AvailabilityUpdate) and u.channel is Channel.WEB
     ]
     assert released.on_hand == 35
+    # Shown: it wakes its SKU no more (a wake in the past would come again and again).
+    assert stock.next_release(SETTINGS, watermark, T + SETTINGS.hold) is None
+
+
+def test_a_sku_whose_rise_was_shown_is_not_woken_again_before_its_next_check() -> None:
+    moments = iter([T, T, T + timedelta(seconds=3), T + timedelta(seconds=3)])
+    logic = SkuAvailabilityLogic(None, SETTINGS, lambda: next(moments), watermark=Watermark())
+    # Nothing read anywhere yet (a watermark of None): the receipt is held, for the hold.
+    receipt = StockDelta(SKU, "DC-EAST", 20, 0, T, movement_id="R-1")
+    first, _ = logic.on_item(receipt)
+    assert [u.on_hand for u in first if isinstance(u, AvailabilityUpdate)] == [0, 0]
+    assert logic.notify_at() == T + SETTINGS.hold
+    shown, _ = logic.on_notify()
+    assert any(isinstance(u, AvailabilityUpdate) and u.on_hand == 20 for u in shown)
+    # Its claims are still to settle (every few seconds), but the rise asks no wake of its own.
+    assert logic.notify_at() == T + timedelta(seconds=3) + SETTLE_EVERY
