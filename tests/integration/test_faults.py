@@ -56,6 +56,8 @@ from tests.integration.live_flows import (
 from tests.integration.own_servers import OwnBroker, OwnRedis
 from tests.oracle.availability import final_availability
 
+Key = tuple[str, str, str | None]
+
 
 def outage(seconds: int, *marks: pytest.MarkDecorator) -> object:
     """A broker outage of `seconds`, with time to set up and settle around it."""
@@ -201,7 +203,7 @@ def test_flows_ride_out_a_broker_outage_while_input_keeps_arriving(
 
         wait_for(
             lambda: published() == truth, processes, SETTLE_S, "availability as the reference",
-            lambda: f"{len(set(published().items()) ^ set(truth.items()))} keys differ",
+            lambda: _differences(published(), truth),
         )  # fmt: skip
         settled = time.monotonic()
         time.sleep(3)  # anything doubled late would be on the topic by now
@@ -292,3 +294,10 @@ def stored_versions(
             pipe.hget(availability_key(prefix, channel, sku, location), "version")
         replies = pipe.execute()
     return {key: None if r is None else int(r) for key, r in zip(keys, replies, strict=True)}
+
+
+def _differences(published: dict[Key, int], truth: dict[Key, int]) -> str:
+    """How the published numbers differ from the reference, for a failure to say."""
+    keys = sorted(k for k in set(published) | set(truth) if published.get(k) != truth.get(k))
+    shown = ", ".join(f"{k}: {published.get(k)} (reference {truth.get(k)})" for k in keys[:8])
+    return f"{len(keys)} keys differ; {shown}"
