@@ -41,6 +41,7 @@ from tests.conftest import RedisNamespace, TopicFactory
 from tests.integration.kafka_topics import (
     fresh_topics,
     newest_availability,
+    read_topic,
     records_in,
     topic_env,
 )
@@ -192,7 +193,8 @@ def test_flows_ride_out_a_broker_outage_while_input_keeps_arriving(
             lambda: len(posted_keys(bootstrap, topics)) >= len(expected),
             processes, SETTLE_S, "every expected posting",
             lambda: f"missing {sorted(expected - set(posted_keys(bootstrap, topics)))[:5]}, "
-            f"extra {sorted(set(posted_keys(bootstrap, topics)) - expected)[:5]}",
+            f"extra {sorted(set(posted_keys(bootstrap, topics)) - expected)[:5]}; on the way: "
+            f"{_on_the_way(bootstrap, topics)}",
         )  # fmt: skip
         # Availability settles on its own: it has its own backlog after the outage.
         truth = final_availability(tmp_path / "day", REFERENCE)
@@ -301,3 +303,12 @@ def _differences(published: dict[Key, int], truth: dict[Key, int]) -> str:
     keys = sorted(k for k in set(published) | set(truth) if published.get(k) != truth.get(k))
     shown = ", ".join(f"{k}: {published.get(k)} (reference {truth.get(k)})" for k in keys[:8])
     return f"{len(keys)} keys differ; {shown}"
+
+
+def _on_the_way(bootstrap: str, topics: Topics) -> str:
+    """Where the records behind the postings stand, for a failure to say."""
+    counted = {
+        topic: len(read_topic(bootstrap, topic))
+        for topic in (topics.settlements, topics.canonical_settlements, topics.canonical_orders)
+    }
+    return ", ".join(f"{topic}: {n}" for topic, n in counted.items())
