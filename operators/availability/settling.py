@@ -131,34 +131,25 @@ class SettledStock:
         return found
 
     def held(
-        self, location: str, watermark: datetime | None, now: datetime, hold: timedelta
-    ) -> tuple[int, int]:
-        """Rises at `location` not to be shown yet: (on-hand raised, reservations released)."""
-        raised = released = 0
+        self, watermark: datetime | None, now: datetime, hold: timedelta
+    ) -> dict[str, tuple[int, int]]:
+        """Per location, the rises not to be shown yet: (on-hand raised, reservations released)."""
+        held: dict[str, tuple[int, int]] = {}
         for entry in self.unsettled:
-            if entry.change.location != location or not (entry.raised or entry.released):
-                continue
-            if watermark is not None and entry.change.event_time <= watermark:
-                continue
-            if entry.since + hold <= now:
-                continue
-            raised += entry.raised
-            released += entry.released
-        return raised, released
+            if _still_held(entry, watermark, now, hold):
+                raised, released = held.get(entry.change.location, (0, 0))
+                held[entry.change.location] = (raised + entry.raised, released + entry.released)
+        return held
 
     def next_release(
         self, watermark: datetime | None, now: datetime, hold: timedelta
     ) -> datetime | None:
         """The wall time the next rise still held back at `now` is shown, whatever the
         watermark; None when none is (a rise let go must not wake its SKU again)."""
-        due = [
-            entry.since + hold
-            for entry in self.unsettled
-            if (entry.raised or entry.released)
-            and entry.since + hold > now
-            and (watermark is None or entry.change.event_time > watermark)
-        ]
-        return min(due, default=None)
+        return min(
+            (e.since + hold for e in self.unsettled if _still_held(e, watermark, now, hold)),
+            default=None,
+        )
 
     def _apply(self, change: StockChange, judge: Judge, horizon: timedelta) -> list[Anomaly]:
         position = self.positions.setdefault(change.location, Position())
@@ -168,6 +159,17 @@ class SettledStock:
         found = judge(change, self.positions) if change.claimed else []
         position.apply(change.on_hand, change.reserved, change.event_time, horizon)
         return found
+
+
+def _still_held(
+    entry: Unsettled, watermark: datetime | None, now: datetime, hold: timedelta
+) -> bool:
+    """A rise the watermark has not passed, held for less than `hold`."""
+    return (
+        bool(entry.raised or entry.released)
+        and entry.since + hold > now
+        and (watermark is None or entry.change.event_time > watermark)
+    )
 
 
 _UNSETTLED_FIELDS = attrgetter(*(f.name for f in fields(Unsettled)))

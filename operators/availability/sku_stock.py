@@ -211,9 +211,7 @@ class SkuStock:
     ) -> Held:
         if not self.settled.unsettled:
             return NOTHING_HELD
-        return {
-            code: self.settled.held(code, watermark, now, settings.hold) for code in self.positions
-        }
+        return self.settled.held(watermark, now, settings.hold)
 
     def _judge(
         self, settings: AvailabilitySettings, now: datetime
