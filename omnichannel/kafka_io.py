@@ -10,6 +10,7 @@ While the broker is unreachable it waits, up to `KAFKA_OUTAGE_TIMEOUT_S`
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -31,6 +32,8 @@ from operators.adapters.raw import RawRecord
 logger = logging.getLogger(__name__)
 
 REPLAY_COUNT_HEADER = "omni-replay-count"
+# librdkafka's RD_KAFKA_PARTITION_UA: the partitioner picks the partition from the key.
+ANY_PARTITION = -1
 
 SourceMessage = KafkaSourceMessage[bytes | None, bytes | None]
 
@@ -92,6 +95,27 @@ def consume_canonical(
     return op.map("decode", raw, lambda record: decoder.decode(record, flow.flow_id))
 
 
+def produce(
+    producer: Producer,
+    item: OutboundRecord,
+    on_delivery: Callable[[DeliveryError | None, Message], None],
+    partition: int = ANY_PARTITION,
+) -> None:
+    """Queue one record (to `partition`, or by default where its key goes), waiting while the
+    local queue is full; serve the delivery reports due."""
+    while True:
+        try:
+            producer.produce(
+                item.topic, value=item.value, key=item.key, headers=list(item.headers),
+                partition=partition, on_delivery=on_delivery,
+            )  # fmt: skip
+            break
+        except BufferError:
+            # The local queue is full: serve delivery reports to make room.
+            producer.poll(0.5)
+    producer.poll(0)
+
+
 class _CheckedPartition(StatelessSinkPartition[OutboundRecord]):
     def __init__(self, step_id: str, producer: Producer, outage_timeout: timedelta) -> None:
         self._step_id = step_id
@@ -106,20 +130,7 @@ class _CheckedPartition(StatelessSinkPartition[OutboundRecord]):
 
     def write_batch(self, items: list[OutboundRecord]) -> None:
         for item in items:
-            while True:
-                try:
-                    self._producer.produce(
-                        item.topic,
-                        value=item.value,
-                        key=item.key,
-                        headers=list(item.headers),
-                        on_delivery=self._on_delivery,
-                    )
-                    break
-                except BufferError:
-                    # The local queue is full: serve delivery reports to make room.
-                    self._producer.poll(0.5)
-            self._producer.poll(0)
+            produce(self._producer, item, self._on_delivery)
         self._flush()
         metrics.delivered(self._flow, (item.topic for item in items))
 

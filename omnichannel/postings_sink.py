@@ -34,7 +34,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from omnichannel import metrics
 from omnichannel.broker_outage import deliver_all, outage_timeout_from_env
-from omnichannel.kafka_io import OutboundRecord
+from omnichannel.kafka_io import OutboundRecord, produce
 from omnichannel.kafka_settings import client_config, producer_config
 from omnichannel.partitioning import partition_for
 
@@ -174,19 +174,7 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
     def _send(self, items: list[OutboundRecord]) -> None:
         try:
             for item in items:
-                while True:
-                    try:
-                        self._producer.produce(
-                            self._topic,
-                            value=item.value,
-                            key=item.key,
-                            partition=self._partition,
-                            on_delivery=self._on_delivery,
-                        )
-                        break
-                    except BufferError:
-                        self._producer.poll(0.5)
-                self._producer.poll(0)
+                produce(self._producer, item, self._on_delivery, self._partition)
         except CLIENT_FAILURES as exc:
             self._stop_if_fenced(_kafka_error(exc))
             raise
