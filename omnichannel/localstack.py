@@ -343,10 +343,19 @@ def _write_kafka_properties(layout: StackLayout, extra: Mapping[str, str] | None
     return path
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id, as Kafka's own `Uuid.randomUuid` makes them: base64url, and
+    never starting with a dash (the storage tool would read one as an option; 1 in 64 did)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _format_kafka_storage(
     java: str, classpath: str, properties: Path, scram_credentials: Sequence[str] = ()
 ) -> None:
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    cluster_id = new_cluster_id()
     scram = [arg for credential in scram_credentials for arg in ("--add-scram", credential)]
     result = subprocess.run(
         [
