@@ -28,8 +28,9 @@ most.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+import heapq
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
@@ -79,6 +80,9 @@ class SettledStock:
     positions: dict[str, Position] = field(default_factory=dict)
     through: datetime | None = None
     unsettled: list[Unsettled] = field(default_factory=list)  # in event-time order
+    # The rises of `unsettled` still held, kept as they change: worked out from the list on
+    # every change, they took half of availability's time. Not part of the state.
+    _rises: _HeldRises | None = field(default=None, compare=False, repr=False)
 
     def copy(self) -> SettledStock:
         return SettledStock(
@@ -102,6 +106,8 @@ class SettledStock:
         if self.through is not None and change.event_time <= self.through:
             return self._apply(change, judge, horizon)
         entry = Unsettled(order_key(change), change, raised, released, now)
+        if self._rises is not None and (raised or released):
+            self._rises.add(entry)
         queue = self.unsettled
         if not queue or queue[-1].key <= entry.key:
             queue.append(entry)
@@ -128,28 +134,30 @@ class SettledStock:
             found.extend(self._apply(entry.change, judge, horizon))
         del self.unsettled[:due]
         self.through = through
+        if self._rises is not None:
+            self._rises.forget_through(through)
         return found
 
     def held(
         self, watermark: datetime | None, now: datetime, hold: timedelta
     ) -> dict[str, tuple[int, int]]:
-        """Per location, the rises not to be shown yet: (on-hand raised, reservations released)."""
-        held: dict[str, tuple[int, int]] = {}
-        for entry in self.unsettled:
-            if _still_held(entry, watermark, now, hold):
-                raised, released = held.get(entry.change.location, (0, 0))
-                held[entry.change.location] = (raised + entry.raised, released + entry.released)
-        return held
+        """Per location, the rises not to be shown yet: (on-hand raised, reservations released).
+        Read-only: the same dict is kept up to date."""
+        return self._rises_at(watermark, now, hold).sums
 
     def next_release(
         self, watermark: datetime | None, now: datetime, hold: timedelta
     ) -> datetime | None:
         """The wall time the next rise still held back at `now` is shown, whatever the
         watermark; None when none is (a rise let go must not wake its SKU again)."""
-        return min(
-            (e.since + hold for e in self.unsettled if _still_held(e, watermark, now, hold)),
-            default=None,
-        )
+        return self._rises_at(watermark, now, hold).next_release()
+
+    def _rises_at(self, watermark: datetime | None, now: datetime, hold: timedelta) -> _HeldRises:
+        rises = self._rises
+        if rises is None or not rises.can_move_to(watermark, now, hold):
+            rises = self._rises = _HeldRises(self.unsettled, hold)
+        rises.move_to(watermark, now)
+        return rises
 
     def _apply(self, change: StockChange, judge: Judge, horizon: timedelta) -> list[Anomaly]:
         position = self.positions.setdefault(change.location, Position())
@@ -161,16 +169,84 @@ class SettledStock:
         return found
 
 
-def _still_held(
-    entry: Unsettled, watermark: datetime | None, now: datetime, hold: timedelta
-) -> bool:
-    """A rise the watermark has not passed, held for less than `hold`."""
-    return (
-        bool(entry.raised or entry.released)
-        and entry.since + hold > now
-        and (watermark is None or entry.change.event_time > watermark)
-    )
+class _HeldRises:
+    """The unsettled rises still held at a watermark and a wall time, summed per location.
+
+    A rise is held while the watermark has not passed its event time and it was applied less
+    than `hold` ago. Both only ever let rises go as the watermark and the clock move on, so
+    each rise is let go once, from whichever of two heaps (by event time, by release time)
+    reaches it first: a change costs a push, not a pass over the SKU's unsettled changes.
+    Asked at an earlier watermark or time than before (a test, a clock stepped back), it is
+    worked out again from the list.
+    """
+
+    __slots__ = ("_by_time", "_by_release", "_hold", "_now", "_seq", "_watermark", "sums")
+
+    def __init__(self, unsettled: Iterable[Unsettled], hold: timedelta) -> None:
+        self._hold = hold
+        self._watermark: datetime | None = None
+        self._now: datetime | None = None
+        self._seq = 0
+        # Heap entries: (when, seq, [location, raised, released, still held]).
+        self._by_time: list[tuple[datetime, int, list[Any]]] = []
+        self._by_release: list[tuple[datetime, int, list[Any]]] = []
+        self.sums: dict[str, tuple[int, int]] = {}
+        for entry in unsettled:
+            if entry.raised or entry.released:
+                self.add(entry)
+
+    def can_move_to(self, watermark: datetime | None, now: datetime, hold: timedelta) -> bool:
+        """Whether these sums can be moved on to `watermark` and `now`: nothing goes back."""
+        if hold != self._hold or (self._now is not None and now < self._now):
+            return False
+        if self._watermark is None:
+            return True
+        return watermark is not None and watermark >= self._watermark
+
+    def add(self, entry: Unsettled) -> None:
+        location = entry.change.location
+        rise = [location, entry.raised, entry.released, True]
+        self._seq += 1
+        heapq.heappush(self._by_time, (entry.change.event_time, self._seq, rise))
+        heapq.heappush(self._by_release, (entry.since + self._hold, self._seq, rise))
+        raised, released = self.sums.get(location, (0, 0))
+        self.sums[location] = (raised + entry.raised, released + entry.released)
+
+    def move_to(self, watermark: datetime | None, now: datetime) -> None:
+        """Let go what the clock at `now` and the watermark have passed."""
+        self._now = now
+        by_release = self._by_release
+        while by_release and by_release[0][0] <= now:
+            self._let_go(heapq.heappop(by_release)[2])
+        if watermark is not None:
+            self._watermark = watermark
+            self.forget_through(watermark)
+
+    def forget_through(self, through: datetime) -> None:
+        """Let go the rises at or before `through` in event time (passed, or settled)."""
+        by_time = self._by_time
+        while by_time and by_time[0][0] <= through:
+            self._let_go(heapq.heappop(by_time)[2])
+
+    def next_release(self) -> datetime | None:
+        """When the first rise still held is let go by the clock."""
+        by_release = self._by_release
+        while by_release and not by_release[0][2][3]:
+            heapq.heappop(by_release)
+        return by_release[0][0] if by_release else None
+
+    def _let_go(self, rise: list[Any]) -> None:
+        if not rise[3]:
+            return
+        rise[3] = False
+        location = rise[0]
+        raised, released = self.sums[location]
+        raised, released = raised - rise[1], released - rise[2]
+        if raised or released:
+            self.sums[location] = (raised, released)
+        else:
+            del self.sums[location]
 
 
-_UNSETTLED_FIELDS = attrgetter(*(f.name for f in fields(Unsettled)))
-_SETTLED_FIELDS = attrgetter(*(f.name for f in fields(SettledStock)))
+_UNSETTLED_FIELDS = attrgetter("key", "change", "raised", "released", "since")
+_SETTLED_FIELDS = attrgetter("positions", "through", "unsettled")
