@@ -17,6 +17,16 @@ p99 823 ms before, 1.8 s and 4.4 s with it). So it is off by default: turn it on
 normalization has cores of its own and its latency matters. The canonical topics' readers
 (availability, finance) always keep Bytewax's source: their batches got smaller with this one.
 
+Every partition is watched for a stall: librdkafka's consumer, assigned a partition (as
+Bytewax's is), can stop fetching it after the broker restarts, for good, without an error
+(confluentinc/librdkafka#5153, open; seen here once in a few dozen broker restarts: a
+normalization partition whose 758 newest records never came, and once a settlement report).
+A partition that has given nothing for `SOURCE_STALL_S` (default 15) while the broker holds
+records after its position is assigned again from that position, with a warning and
+`omni_source_stalls_total`; asked again after twice the wait each time it finds the same
+position (a read_committed reader's position can stop one short of the end: the last
+transaction's marker takes an offset).
+
 `consume` is `bytewax.connectors.kafka.operators.input` with this source, and the same inner
 step ids (`<step>.kafka_input`), so recovery state written by either resumes with the other.
 It is every flow's Kafka source, and it stops the flow rather than skip records: a resumed
@@ -29,7 +39,8 @@ own errors (a lost connection) pass on to the flow's log: librdkafka rides them 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,9 +49,10 @@ from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
 from bytewax.connectors.kafka.operators import KafkaOpOut
 from bytewax.dataflow import Dataflow, operator
 from bytewax.inputs import StatefulSourcePartition
-from confluent_kafka import OFFSET_BEGINNING
+from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 from confluent_kafka import KafkaError as ClientError
 
+from omnichannel import metrics
 from omnichannel.settings import SettingError, env_int
 
 logger = logging.getLogger(__name__)
@@ -57,6 +69,21 @@ def idle_poll_from_env(env: Mapping[str, str] | None = None) -> timedelta | None
     if not 0 <= millis <= 1000:
         raise SettingError(f"{IDLE_POLL_SETTING} must be 0 to 1000 (ms), got {millis}")
     return timedelta(milliseconds=millis) if millis else None
+
+
+STALL_SETTING = "SOURCE_STALL_S"
+DEFAULT_STALL_S = 15
+MAX_STALL_BACKOFF_S = 600.0
+# How long asking the broker for a partition's end may hold the worker (only when it is idle).
+ENDS_TIMEOUT_S = 1.0
+
+
+def stall_from_env(env: Mapping[str, str] | None = None) -> float:
+    """`SOURCE_STALL_S`: how long a partition with records waiting may fetch none."""
+    seconds = env_int(STALL_SETTING, DEFAULT_STALL_S, env)
+    if not 5 <= seconds <= 3600:
+        raise SettingError(f"{STALL_SETTING} must be 5 to 3600 (seconds), got {seconds}")
+    return float(seconds)
 
 
 Message = KafkaSourceMessage[bytes | None, bytes | None]
@@ -139,16 +166,146 @@ class _PromptPartition(StatefulSourcePartition[Item, int | None]):
         self._inner.close()
 
 
-class PromptKafkaSource(KafkaSource):
-    """`KafkaSource` whose partitions do not wait on an empty consumer."""
+class StallWatch:
+    """When a partition that gives nothing should be looked at, and what to do if it is stuck.
 
-    idle_poll = IDLE_POLL
+    Pure: `idle` is told each empty or non-empty pass, with the time; `due` says whether to
+    ask the broker now; `stuck` takes the broker's answer and says whether to assign again.
+    """
+
+    def __init__(self, stall_s: float) -> None:
+        self._stall_s = stall_s
+        self._empty_since: float | None = None
+        self._check_at: float | None = None
+        self._wait = stall_s
+        self._stuck_at: int | None = None  # the position found stuck last
+
+    def passed(self, got_records: bool, now: float) -> None:
+        if got_records:
+            self._empty_since = self._check_at = self._stuck_at = None
+            self._wait = self._stall_s
+        elif self._empty_since is None:
+            # A run of empty passes starts: a worker that was held elsewhere (a sink waiting
+            # for the broker) finds its prefetched records first, and is not counted idle.
+            self._empty_since = now
+            self._check_at = now + self._wait
+
+    def due(self, now: float) -> bool:
+        return self._check_at is not None and now >= self._check_at
+
+    def later(self, now: float) -> None:
+        """Look again after another wait (caught up, or the broker could not say)."""
+        self._check_at = now + self._stall_s
+
+    def stuck(self, position: int, first: int, end: int, now: float) -> bool:
+        """`position`: the next offset to read (negative: none read yet, from `first`); the
+        partition holds records up to `end` (exclusive)."""
+        start = position if position >= 0 else first
+        if end <= start:
+            self.later(now)  # caught up: nothing is waiting
+            return False
+        if self._stuck_at == position:
+            self._wait = min(self._wait * 2, MAX_STALL_BACKOFF_S)
+        self._stuck_at = position
+        self._check_at = now + self._wait
+        return True
+
+
+class _WatchedPartition(StatefulSourcePartition[Item, int | None]):
+    """A source partition assigned again when it stalls with records waiting (see above)."""
+
+    def __init__(
+        self,
+        inner: StatefulSourcePartition[Item, int | None],
+        reader: Any,
+        step_id: str,
+        stall_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inner = inner
+        # Bytewax 0.21.1's partition (`inner`, or the one it wraps): its consumer, topic,
+        # partition and next offset.
+        self._reader = reader
+        self._step_id = step_id
+        self._flow = step_id.partition(".")[0]
+        self._watch = StallWatch(stall_s)
+        self._stall_s = stall_s
+        self._clock = clock
+        self._where = TopicPartition(reader._topic, reader._part_idx)
+
+    def next_batch(self) -> list[Item]:
+        batch = list(self._inner.next_batch())
+        now = self._clock()
+        self._watch.passed(bool(batch), now)
+        if not batch and self._watch.due(now):
+            self._look(now)
+        return batch
+
+    def _look(self, now: float) -> None:
+        consumer = self._reader._consumer
+        try:
+            first, end = consumer.get_watermark_offsets(
+                self._where, timeout=ENDS_TIMEOUT_S, cached=False
+            )
+        except KafkaException as exc:
+            logger.debug("%s: cannot ask where %s ends: %s", self._step_id, self._where, exc)
+            self._watch.later(now)
+            return
+        position: int = self._reader._offset
+        if not self._watch.stuck(position, first, end, now):
+            return
+        start = position if position >= 0 else OFFSET_BEGINNING
+        topic, partition = self._where.topic, self._where.partition
+        logger.warning(
+            "%s: %s[%d] gave no records for %.0fs while the broker holds offsets up to %d "
+            "after %s: the consumer is assigned the partition again from there",
+            self._step_id, topic, partition, self._stall_s, end - 1,
+            position if position >= 0 else "the start",
+            extra={"step": self._step_id, "topic": topic, "partition": partition},
+        )  # fmt: skip
+        metrics.SOURCE_STALLS.labels(self._flow, topic).inc()
+        consumer.unassign()
+        again = TopicPartition(topic, partition, start)
+        consumer.assign([again])
+        consumer.resume([again])  # a partition paused keeps its pause through an assignment
+
+    def next_awake(self) -> datetime | None:
+        awake: datetime | None = self._inner.next_awake()
+        return awake
+
+    def snapshot(self) -> int | None:
+        offset: int | None = self._inner.snapshot()
+        return offset
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class WatchedKafkaSource(KafkaSource):
+    """Bytewax's `KafkaSource` whose partitions are assigned again when they stall."""
+
+    stall_s = float(DEFAULT_STALL_S)
 
     def build_part(  # type: ignore[override]
         self, step_id: str, for_part: str, resume_state: int | None
-    ) -> _PromptPartition:
+    ) -> _WatchedPartition:
         part = super().build_part(step_id, for_part, resume_state)
-        return _PromptPartition(part, self.idle_poll)
+        return _WatchedPartition(part, part, step_id, self.stall_s)
+
+
+class PromptKafkaSource(KafkaSource):
+    """`KafkaSource` whose partitions do not wait on an empty consumer (and are watched)."""
+
+    idle_poll = IDLE_POLL
+    stall_s = float(DEFAULT_STALL_S)
+
+    def build_part(  # type: ignore[override]
+        self, step_id: str, for_part: str, resume_state: int | None
+    ) -> _WatchedPartition:
+        part = super().build_part(step_id, for_part, resume_state)
+        return _WatchedPartition(
+            _PromptPartition(part, self.idle_poll), part, step_id, self.stall_s
+        )
 
 
 @operator
@@ -167,12 +324,14 @@ def consume(
     source. An error that would skip records stops the flow (`stop_rather_than_skip`)."""
     source: KafkaSource
     if idle_poll is None:
-        source = KafkaSource(brokers, topics, tail, OFFSET_BEGINNING, add_config,
-                             raise_on_errors=False)  # fmt: skip
+        source = WatchedKafkaSource(brokers, topics, tail, OFFSET_BEGINNING, add_config,
+                                    raise_on_errors=False)  # fmt: skip
+        source.stall_s = stall_from_env()
     else:
         source = PromptKafkaSource(brokers, topics, tail, OFFSET_BEGINNING, add_config,
                                    raise_on_errors=False)  # fmt: skip
         source.idle_poll = idle_poll
+        source.stall_s = stall_from_env()
     read = op.input("kafka_input", flow, source)
     split = op.branch("split_err", read, lambda item: isinstance(item, KafkaSourceMessage))
     errors = op.inspect("stop_rather_than_skip", split.falses, stop_rather_than_skip)

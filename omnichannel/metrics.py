@@ -256,6 +256,14 @@ BROKER_OUTAGES = Counter(
     ("flow", "step"),
 )
 
+# Source partitions found stalled and assigned again (`omnichannel.kafka_source`).
+SOURCE_STALLS = Counter(
+    "omni_source_stalls",
+    "Times a source partition had records on the broker but fetched none for "
+    "SOURCE_STALL_S, and was assigned again from its position",
+    ("flow", "topic"),
+)
+
 
 @operator
 def tap(step_id: str, up: Stream[X], observe: Callable[[list[X]], None]) -> Stream[X]:

@@ -96,3 +96,51 @@ def test_the_prompt_source_is_opt_in_and_a_bad_setting_is_named() -> None:
     for bad in ("-1", "ten", "5000"):
         with pytest.raises(SettingError, match=IDLE_POLL_SETTING):
             idle_poll_from_env({IDLE_POLL_SETTING: bad})
+
+
+def test_a_partition_is_looked_at_only_after_a_run_of_empty_passes_as_long_as_the_wait() -> None:
+    from omnichannel.kafka_source import StallWatch
+
+    watch = StallWatch(15)
+    watch.passed(False, 100.0)
+    assert not watch.due(114.9)
+    watch.passed(False, 110.0)  # still the same run: it started at 100
+    assert watch.due(115.0)
+    watch.passed(True, 115.0)  # records came: no longer idle
+    assert not watch.due(1_000.0)
+    # A worker held elsewhere for a minute finds its prefetched records first: not idle.
+    watch.passed(True, 175.0)
+    assert not watch.due(175.0)
+
+
+def test_a_partition_with_records_after_its_position_is_stuck_one_at_its_end_is_not() -> None:
+    from omnichannel.kafka_source import StallWatch
+
+    watch = StallWatch(15)
+    watch.passed(False, 0.0)
+    assert watch.stuck(position=40, first=0, end=41, now=15.0)
+    assert not watch.due(29.9)
+    assert watch.due(30.0)
+    # Found at the same position again: the wait doubles, each time (a read_committed reader
+    # can stand one short of the end for good: the last transaction's marker).
+    assert watch.stuck(position=40, first=0, end=41, now=30.0)
+    assert not watch.due(59.9)
+    assert watch.due(60.0)
+    assert watch.stuck(position=40, first=0, end=41, now=60.0)
+    assert not watch.due(119.9)
+    assert watch.due(120.0)
+    # Caught up: not stuck, and looked at again after the plain wait.
+    assert not watch.stuck(position=41, first=0, end=41, now=120.0)
+    assert watch.due(135.0)
+    # Nothing read yet (a logical position): stuck when the partition holds any record.
+    assert not StallWatch(15).stuck(position=-2, first=7, end=7, now=0.0)
+    assert StallWatch(15).stuck(position=-2, first=7, end=8, now=0.0)
+
+
+def test_the_stall_wait_is_a_setting_checked_at_start() -> None:
+    from omnichannel.kafka_source import DEFAULT_STALL_S, stall_from_env
+
+    assert stall_from_env({}) == DEFAULT_STALL_S
+    assert stall_from_env({"SOURCE_STALL_S": "60"}) == 60
+    with pytest.raises(SettingError, match="SOURCE_STALL_S"):
+        stall_from_env({"SOURCE_STALL_S": "1"})

@@ -57,6 +57,7 @@ BUSINESS_METRICS = {
     "omni_consume_delay_seconds": "histogram",
     "omni_broker_unreachable_seconds": "gauge",
     "omni_broker_outages": "counter",
+    "omni_source_stalls": "counter",
 }
 
 
