@@ -65,6 +65,7 @@ def deliver_all(
     bound: timedelta,
     *,
     clock: Callable[[], float] = time.monotonic,
+    fatal: Callable[[], BaseException | None] = lambda: None,
 ) -> None:
     """Wait until the producer holds no record, riding out an unreachable broker for `bound`.
 
@@ -83,9 +84,13 @@ def deliver_all(
         bound: how long to wait at most (`outage_timeout_from_env()`, or less where a
             transaction's timeout comes first).
         clock: seconds, monotonic; tests pass their own.
+        fatal: the error that made the producer unusable, if one did (its `error_cb` saw
+            a fatal error: fenced by a newer transactional producer, say). Its records will
+            never be delivered, the broker being reachable or not: waiting stops at once.
 
     Raises:
         RuntimeError: records still undelivered after `bound`, naming the setting.
+        The error `fatal` gives, once it gives one.
     """
     started = clock()
     limit = bound.total_seconds()
@@ -96,6 +101,8 @@ def deliver_all(
     remaining = producer.flush(min(FIRST_WAIT_S, limit))
     if not remaining:
         return
+    if (failure := fatal()) is not None:
+        raise failure
     outages.inc()
     where = {"flow": flow, "step": step_id}
     logger.warning(
@@ -122,6 +129,8 @@ def deliver_all(
                 )  # fmt: skip
                 reported = now
             remaining = producer.flush(min(WAIT_SLICE_S, limit - elapsed))
+            if remaining and (failure := fatal()) is not None:
+                raise failure
     finally:
         waiting.set(0)
     logger.warning(

@@ -90,7 +90,17 @@ def keys_written(
     )
     try:
         where = TopicPartition(topic, partition)
-        low, _ = consumer.get_watermark_offsets(where, timeout=READ_TIMEOUT_S)
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        while True:
+            try:
+                low, _ = consumer.get_watermark_offsets(where, timeout=READ_TIMEOUT_S)
+                break
+            except KafkaException as exc:
+                # A topic made a moment ago: the broker may not list its partitions yet.
+                unknown = exc.args[0].code() == KafkaError._UNKNOWN_PARTITION
+                if not unknown or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         first = low if start is None else max(start, low)
         consumer.assign([TopicPartition(topic, partition, first)])
         keys: set[bytes] = set()
@@ -130,12 +140,15 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
         self._outage_bound = outage_bound
         self._where = f"{topic}[{partition}]"
         self._log = {"flow": flow, "topic": topic, "partition": partition}
+        # A fatal error (fenced by a successor): nothing of this producer's can be committed.
+        self._fatal: KafkaException | None = None
         self._producer = Producer(
             producer_config(brokers)
             | {
                 "transactional.id": transactional_id(topic, partition),
                 "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
                 "message.timeout.ms": TRANSACTION_TIMEOUT_MS,
+                "error_cb": self._on_error,
             }
         )
         # Fences every earlier producer of this partition and aborts what it left open.
@@ -152,6 +165,12 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
                 extra=self._log,
             )
         self._pending: list[OutboundRecord] = []  # this epoch's transaction, until committed
+
+    def _on_error(self, error: KafkaError) -> None:
+        # Served by the producer's polls and flushes; a fatal one makes `deliver_all` stop
+        # waiting for records that will never be delivered.
+        if error.fatal():
+            self._fatal = KafkaException(error)
 
     def _on_delivery(self, err: KafkaError | None, message: Message) -> None:
         # A record not delivered fails the commit (abortable): it is sent again with the rest.
@@ -192,7 +211,10 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
             # Every record on the broker first, riding out an outage (log lines, metrics).
             left = self._outage_bound - timedelta(seconds=time.monotonic() - started)
             try:
-                deliver_all(self._producer, self._step_id, self._flow, max(left, MIN_WAIT))
+                deliver_all(
+                    self._producer, self._step_id, self._flow, max(left, MIN_WAIT),
+                    fatal=lambda: self._fatal,
+                )  # fmt: skip
             except CLIENT_FAILURES as exc:
                 self._stop_if_fenced(_kafka_error(exc))
                 raise
@@ -257,6 +279,7 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
 
     def _stop_if_fenced(self, error: KafkaError | None) -> None:
         if error is not None and (error.code() in FENCED or error.fatal()):
+            self._fatal = self._fatal or KafkaException(error)
             logger.error(
                 "%s: fenced: another process took over these postings (transactional.id %s); "
                 "this one stops without committing: %s",
@@ -266,6 +289,14 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
             raise RuntimeError(f"{self._where}: fenced by a newer producer: {error}")
 
     def close(self) -> None:
+        if self._fatal is not None:
+            # Fenced (a successor owns these postings) or broken: nothing here can be
+            # committed, and its records would be waited for in vain.
+            logger.warning(
+                "%s: closing without committing %d postings: %s",
+                self._where, len(self._pending), self._fatal, extra=self._log,
+            )  # fmt: skip
+            return
         if self._pending:
             self._commit()
         self._producer.flush(COMMIT_TIMEOUT_S)

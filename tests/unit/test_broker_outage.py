@@ -173,3 +173,29 @@ def test_the_flows_sink_waits_for_the_broker_instead_of_failing_the_batch(
         == 4
     )
     assert any("the broker is unreachable: 4 records" in line for line in lines(caplog))
+
+
+def test_a_producer_made_unusable_is_not_waited_for() -> None:
+    """Fenced by a successor, a transactional producer's records are never delivered, though
+    the broker is there: the wait stops at the fatal error, instead of lasting the bound."""
+    clock = Clock()
+    producer = AwayBroker(clock, records=1, back_after=10 * 3600)
+    fenced = RuntimeError("fenced by a newer instance")
+    errors: list[BaseException] = []
+
+    def fatal() -> BaseException | None:
+        return errors[0] if errors else None
+
+    started = clock.now
+    producer_flush = producer.flush
+
+    def flush(timeout: float) -> int:
+        remaining = producer_flush(timeout)
+        if clock.now - started > 60:
+            errors.append(fenced)  # the producer's error_cb hears it a minute in
+        return remaining
+
+    producer.flush = flush  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="fenced by a newer instance"):
+        deliver_all(producer, "test_outage.produce", "test_outage", HOUR, clock=clock, fatal=fatal)
+    assert clock.now - started < 120
