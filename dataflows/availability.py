@@ -24,7 +24,7 @@ import os
 from datetime import timedelta
 
 import bytewax.operators as op
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 
 from omnichannel import collector, logs, metrics, recovery_owner
 from omnichannel.contracts.exception_record import ExceptionRecord
@@ -44,6 +44,7 @@ from omnichannel.settings import (
     schema_registry_url_from_env,
 )
 from omnichannel.topics import Topics
+from operators.availability.order_events import OrderStockEvent, view_decoder
 from operators.availability.sku_stock import AvailabilitySettings
 from operators.availability.steps import availability
 from operators.routing import route_anomaly, route_availability, route_exception
@@ -69,7 +70,9 @@ def build(
     inputs = [topics.canonical_orders, topics.canonical_movements]
     read = consume_canonical(flow, brokers, inputs, decoder, tail)
     decoded = metrics.tap("meter_decoded", read, metrics.decoded(flow.flow_id, topics))
-    orders = only("orders", decoded, OrderEvent)
+    # Order events as availability's view of them (`view_decoder`), or whole from a decoder
+    # without the view.
+    orders: Stream[OrderStockEvent | OrderEvent] = op.filter_map("orders", decoded, _order_event)
     movements = only("movements", decoded, InventoryMovement)
     unreadable = only("unreadable", decoded, ExceptionRecord)
     # Orders become stock changes per order, then every change meets its SKU's positions.
@@ -96,6 +99,10 @@ def build(
     return flow
 
 
+def _order_event(record: object) -> OrderStockEvent | OrderEvent | None:
+    return record if isinstance(record, OrderStockEvent | OrderEvent) else None
+
+
 def build_from_env() -> Dataflow:
     """The flow configured from the environment; a bad setting stops it with the setting's name."""
     logs.configure_from_env("availability")
@@ -112,7 +119,7 @@ def build_from_env() -> Dataflow:
         ),
         topics=topics,
         encoder=RecordEncoder(registry),
-        decoder=CanonicalDecoder(topics, registry),
+        decoder=view_decoder(topics, registry),
         redis_url=redis_url_from_env(),
         tail=env_bool("AVAILABILITY_TAIL", default=True),
         prefix=os.environ.get("READ_MODEL_PREFIX") or DEFAULT_PREFIX,

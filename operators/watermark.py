@@ -60,17 +60,18 @@ class Watermark:
 
     def observe(self, event: R) -> R:
         """Count a record read from its source partition; return it."""
-        where = (event.source.topic, event.source.partition)
+        source = event.source
+        self.observe_at((source.topic, source.partition), source.offset, event.event_time)
+        return event
+
+    def observe_at(self, where: PartitionId, offset: int, event_time: datetime) -> None:
+        """Count a record read from partition `where` at `offset`, of `event_time`."""
         with self._lock:
             seen = self._read.get(where)
             if seen is None:
-                self._read[where] = (event.event_time, event.source.offset)
+                self._read[where] = (event_time, offset)
             else:
-                self._read[where] = (
-                    max(seen[0], event.event_time),
-                    max(seen[1], event.source.offset),
-                )
-        return event
+                self._read[where] = (max(seen[0], event_time), max(seen[1], offset))
 
     def learn_ends(self, ends: Ends) -> None:
         """Every source partition the broker has, with where it starts and ends now."""

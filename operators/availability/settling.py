@@ -180,7 +180,7 @@ class _HeldRises:
     worked out again from the list.
     """
 
-    __slots__ = ("_by_time", "_by_release", "_hold", "_now", "_seq", "_watermark", "sums")
+    __slots__ = ("_by_release", "_by_time", "_hold", "_now", "_seq", "_watermark", "sums")
 
     def __init__(self, unsettled: Iterable[Unsettled], hold: timedelta) -> None:
         self._hold = hold

@@ -82,8 +82,11 @@ def availability(
 def _observed(
     watermark: Watermark, event: OrderStockEvent | OrderEvent
 ) -> OrderStockEvent | OrderEvent:
-    # A view carries no source coordinates: its partition holds the watermark back.
-    return watermark.observe(event) if isinstance(event, OrderEvent) else event
+    if isinstance(event, OrderEvent):
+        return watermark.observe(event)
+    source = event.source
+    watermark.observe_at((source[0], source[1]), source[2], event.event_time)
+    return event
 
 
 def _is_update(result: Published) -> bool:

@@ -217,3 +217,23 @@ def test_views_and_stock_changes_pickle_as_plain_values_and_come_back_equal() ->
         assert back.event_time.tzinfo is UTC
         assert back.event_time == item.event_time
     assert type(pickle.loads(pickle.dumps(views[0])).channel) is Channel
+
+
+def test_a_view_moves_the_watermark_as_the_whole_event_does() -> None:
+    """The view keeps where its event was read, so the flow reading views settles event time
+    (a view without its source would hold the watermark back for good)."""
+    from operators.availability.steps import _observed
+    from operators.watermark import Watermark
+
+    event = WEB_ORDER_PLACED
+    view = availability_decoder().decode(canonical(CODEC.encode_model(event)), "availability")
+    assert isinstance(view, OrderStockEvent)
+    source = event.source
+    assert view.source == (source.topic, source.partition, source.offset)
+    ends = {(source.topic, source.partition): (0, source.offset + 2)}  # one more to read
+    by_view, by_event = Watermark(), Watermark()
+    for watermark, item in ((by_view, view), (by_event, event)):
+        watermark.learn_ends(ends)
+        assert watermark.value() is None
+        assert _observed(watermark, item) is item
+    assert by_view.value() == by_event.value() == event.event_time
