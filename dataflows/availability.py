@@ -83,13 +83,23 @@ def build(
     published = availability("availability", orders, movements, settings, watermark=watermark)
     updates = metrics.tap("meter_latency", published.updates, metrics.availability_latency)
     found = metrics.tap("meter_anomalies", published.anomalies, metrics.anomalies(flow.flow_id))
-    routed = op.merge(
+    # Routed and encoded a batch at a time.
+    encoded = op.merge(
         "all_outputs",
-        op.map("route_updates", updates, lambda u: route_availability(u, topics)),
-        op.map("route_anomalies", found, lambda a: route_anomaly(a, topics)),
-        op.map("route_exceptions", unreadable, lambda e: route_exception(e, topics)),
-    )
-    op.output("produce", op.map("encode", routed, encoder.encode), CheckedKafkaSink(brokers))
+        op.flat_map_batch(
+            "encode_updates", updates,
+            lambda batch: [encoder.encode(route_availability(u, topics)) for u in batch],
+        ),
+        op.flat_map_batch(
+            "encode_anomalies", found,
+            lambda batch: [encoder.encode(route_anomaly(a, topics)) for a in batch],
+        ),
+        op.flat_map_batch(
+            "encode_exceptions", unreadable,
+            lambda batch: [encoder.encode(route_exception(e, topics)) for e in batch],
+        ),
+    )  # fmt: skip
+    op.output("produce", encoded, CheckedKafkaSink(brokers))
     if redis_url:
         read_model = RedisReadModelSink(redis_url, prefix=prefix)
         metrics.watch_read_model(read_model)

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
+from bytewax.operators import KeyedStream
 
 from omnichannel.contracts.anomaly import Anomaly
 from omnichannel.contracts.availability import AvailabilityUpdate
@@ -20,7 +21,7 @@ from operators.availability.logic import (
 )
 from operators.availability.order_events import OrderStockEvent
 from operators.availability.sku_stock import AvailabilitySettings, Published
-from operators.availability.stock_changes import StockChange, stock_change
+from operators.availability.stock_changes import StockChange, StockDelta, stock_change
 from operators.watermark import Watermark
 
 
@@ -48,11 +49,12 @@ def availability(
     (`omnichannel.partition_ends`); without one, every source partition seen holds it back.
     """
     watermark = watermark or Watermark()
-    # Event time read so far, counted as the records come in, before they part ways.
-    orders = op.map("observe_orders", orders, lambda e: _observed(watermark, e))
-    movements = op.map("observe_movements", movements, watermark.observe)
+    # Each step takes a batch in one call: event time read so far is counted as the records
+    # come in, before they part ways, and each record is keyed for its state.
+    by_order = op.flat_map_batch(
+        "observe_and_key_by_order", orders, lambda batch: _by_order(watermark, batch)
+    )
     # Each order's events become stock changes, once, whatever their order of arrival.
-    by_order = op.key_on("key_by_order", orders, lambda event: event.correlation_id)
     order_changes = op.stateful(
         "order_stock",
         by_order,
@@ -60,11 +62,12 @@ def availability(
             "availability", "order_stock", lambda state: OrderStockLogic(state, order_retention)
         ),
     )
-    deltas = op.map("drop_order_key", order_changes, lambda keyed: keyed[1])
-    counted = op.map("movement_as_change", movements, stock_change)
-    changes: Stream[StockChange] = op.merge("all_changes", deltas, counted)
     # Every location of a SKU in one state: a channel's number spans its locations.
-    by_sku = op.key_on("key_by_sku", changes, lambda change: change.sku)
+    deltas = op.map("key_by_sku", order_changes, _by_sku)
+    counted = op.flat_map_batch(
+        "movements_by_sku", movements, lambda batch: _movements_by_sku(watermark, batch)
+    )
+    by_sku: KeyedStream[StockChange] = op.merge("all_changes", deltas, counted)
     published = op.stateful(
         "sku_stock",
         by_sku,
@@ -77,6 +80,23 @@ def availability(
     results = op.map("drop_sku_key", published, lambda keyed: keyed[1])
     split = op.branch("updates_or_anomalies", results, _is_update)
     return AvailabilityOut(split.trues, split.falses)  # type: ignore[arg-type]
+
+
+def _by_order(
+    watermark: Watermark, batch: list[OrderStockEvent | OrderEvent]
+) -> list[tuple[str, OrderStockEvent | OrderEvent]]:
+    return [(_observed(watermark, event).correlation_id, event) for event in batch]
+
+
+def _by_sku(keyed: tuple[str, StockDelta]) -> tuple[str, StockChange]:
+    return keyed[1].sku, keyed[1]
+
+
+def _movements_by_sku(
+    watermark: Watermark, batch: list[InventoryMovement]
+) -> list[tuple[str, StockChange]]:
+    changes = [stock_change(watermark.observe(movement)) for movement in batch]
+    return [(change.sku, change) for change in changes]
 
 
 def _observed(
