@@ -19,13 +19,16 @@ normalization has cores of its own and its latency matters. The canonical topics
 
 Every partition is watched for a stall: librdkafka's consumer, assigned a partition (as
 Bytewax's is), can stop fetching it after the broker restarts, for good, without an error
-(confluentinc/librdkafka#5153, open; seen here once in a few dozen broker restarts: a
-normalization partition whose 758 newest records never came, and once a settlement report).
-A partition that has given nothing for `SOURCE_STALL_S` (default 15) while the broker holds
-records after its position is assigned again from that position, with a warning and
-`omni_source_stalls_total`; asked again after twice the wait each time it finds the same
-position (a read_committed reader's position can stop one short of the end: the last
-transaction's marker takes an offset).
+(confluentinc/librdkafka#5153, open; seen here in the outage test: a normalization partition
+whose 758 newest records never came). A partition that has given nothing for `SOURCE_STALL_S`
+(default 15) while the broker holds records after its position is read anew from that position
+through a new consumer, with a warning and `omni_source_stalls_total`; looked at again after
+twice the wait each time it is found at the same position (a read_committed reader's position
+can stop one short of the end: the last transaction's marker takes an offset). Where the
+partition ends is asked of a client of its own: the first version of this watch asked the
+stalled consumer and re-assigned it, and one run still lost a settlement report that arrived
+as the broker came back, without a word from the watch (not explained: a stuck consumer
+failing to answer too would fit).
 
 `consume` is `bytewax.connectors.kafka.operators.input` with this source, and the same inner
 step ids (`<step>.kafka_input`), so recovery state written by either resumes with the other.
@@ -39,8 +42,9 @@ own errors (a lost connection) pass on to the flow's log: librdkafka rides them 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,7 +53,7 @@ from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
 from bytewax.connectors.kafka.operators import KafkaOpOut
 from bytewax.dataflow import Dataflow, operator
 from bytewax.inputs import StatefulSourcePartition
-from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from confluent_kafka import KafkaError as ClientError
 
 from omnichannel import metrics
@@ -211,27 +215,38 @@ class StallWatch:
         return True
 
 
+# Builds Bytewax's partition from a resume offset: (the partition to read through, Bytewax's own
+# partition inside it, with its consumer, topic, partition and next offset).
+Build = Callable[[int | None], tuple[StatefulSourcePartition[Item, int | None], Any]]
+Ends = Callable[[TopicPartition], tuple[int, int]]
+
+
 class _WatchedPartition(StatefulSourcePartition[Item, int | None]):
-    """A source partition assigned again when it stalls with records waiting (see above)."""
+    """A source partition read through a new consumer when it stalls with records waiting.
+
+    Where the partition ends is asked of another client than the consumer that stalled (a
+    consumer stuck on its connection can fail to answer too), and the stalled consumer is
+    closed and replaced by a new one at its position: nothing of its state is kept.
+    """
 
     def __init__(
         self,
-        inner: StatefulSourcePartition[Item, int | None],
-        reader: Any,
+        build: Build,
+        resume_state: int | None,
         step_id: str,
         stall_s: float,
+        ends: Ends,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._inner = inner
-        # Bytewax 0.21.1's partition (`inner`, or the one it wraps): its consumer, topic,
-        # partition and next offset.
-        self._reader = reader
+        self._build = build
+        self._inner, self._reader = build(resume_state)
         self._step_id = step_id
         self._flow = step_id.partition(".")[0]
         self._watch = StallWatch(stall_s)
         self._stall_s = stall_s
+        self._ends = ends
         self._clock = clock
-        self._where = TopicPartition(reader._topic, reader._part_idx)
+        self._where = TopicPartition(self._reader._topic, self._reader._part_idx)
 
     def next_batch(self) -> list[Item]:
         batch = list(self._inner.next_batch())
@@ -242,11 +257,8 @@ class _WatchedPartition(StatefulSourcePartition[Item, int | None]):
         return batch
 
     def _look(self, now: float) -> None:
-        consumer = self._reader._consumer
         try:
-            first, end = consumer.get_watermark_offsets(
-                self._where, timeout=ENDS_TIMEOUT_S, cached=False
-            )
+            first, end = self._ends(self._where)
         except KafkaException as exc:
             logger.debug("%s: cannot ask where %s ends: %s", self._step_id, self._where, exc)
             self._watch.later(now)
@@ -254,20 +266,17 @@ class _WatchedPartition(StatefulSourcePartition[Item, int | None]):
         position: int = self._reader._offset
         if not self._watch.stuck(position, first, end, now):
             return
-        start = position if position >= 0 else OFFSET_BEGINNING
         topic, partition = self._where.topic, self._where.partition
         logger.warning(
             "%s: %s[%d] gave no records for %.0fs while the broker holds offsets up to %d "
-            "after %s: the consumer is assigned the partition again from there",
+            "after %s: reading it through a new consumer from there",
             self._step_id, topic, partition, self._stall_s, end - 1,
             position if position >= 0 else "the start",
             extra={"step": self._step_id, "topic": topic, "partition": partition},
         )  # fmt: skip
         metrics.SOURCE_STALLS.labels(self._flow, topic).inc()
-        consumer.unassign()
-        again = TopicPartition(topic, partition, start)
-        consumer.assign([again])
-        consumer.resume([again])  # a partition paused keeps its pause through an assignment
+        self._inner.close()
+        self._inner, self._reader = self._build(position if position >= 0 else None)
 
     def next_awake(self) -> datetime | None:
         awake: datetime | None = self._inner.next_awake()
@@ -281,31 +290,69 @@ class _WatchedPartition(StatefulSourcePartition[Item, int | None]):
         self._inner.close()
 
 
+class _EndsClient:
+    """One client per source, shared by its partitions, that asks where partitions end."""
+
+    def __init__(self, brokers: Iterable[str], add_config: Mapping[str, Any]) -> None:
+        self._config = {
+            **add_config,
+            "bootstrap.servers": ",".join(brokers),
+            "group.id": "omni-source-ends",
+            "enable.auto.commit": "false",
+        }
+        self._lock = threading.Lock()
+        self._consumer: Consumer | None = None
+
+    def __call__(self, where: TopicPartition) -> tuple[int, int]:
+        with self._lock:
+            if self._consumer is None:
+                self._consumer = Consumer(self._config)
+            consumer = self._consumer
+        first, end = consumer.get_watermark_offsets(where, timeout=ENDS_TIMEOUT_S, cached=False)
+        return int(first), int(end)
+
+
 class WatchedKafkaSource(KafkaSource):
-    """Bytewax's `KafkaSource` whose partitions are assigned again when they stall."""
+    """Bytewax's `KafkaSource` whose partitions are read anew when they stall."""
 
     stall_s = float(DEFAULT_STALL_S)
+
+    def _ends(self) -> _EndsClient:
+        client: _EndsClient | None = getattr(self, "_ends_client", None)
+        if client is None:
+            client = self._ends_client = _EndsClient(self._brokers, self._add_config)
+        return client
+
+    def _built(self, step_id: str, for_part: str) -> Build:
+        def build(
+            resume_state: int | None,
+        ) -> tuple[StatefulSourcePartition[Item, int | None], Any]:
+            part = KafkaSource.build_part(self, step_id, for_part, resume_state)
+            return part, part
+
+        return build
 
     def build_part(  # type: ignore[override]
         self, step_id: str, for_part: str, resume_state: int | None
     ) -> _WatchedPartition:
-        part = super().build_part(step_id, for_part, resume_state)
-        return _WatchedPartition(part, part, step_id, self.stall_s)
+        return _WatchedPartition(
+            self._built(step_id, for_part), resume_state, step_id, self.stall_s, self._ends()
+        )
 
 
-class PromptKafkaSource(KafkaSource):
+class PromptKafkaSource(WatchedKafkaSource):
     """`KafkaSource` whose partitions do not wait on an empty consumer (and are watched)."""
 
     idle_poll = IDLE_POLL
-    stall_s = float(DEFAULT_STALL_S)
 
-    def build_part(  # type: ignore[override]
-        self, step_id: str, for_part: str, resume_state: int | None
-    ) -> _WatchedPartition:
-        part = super().build_part(step_id, for_part, resume_state)
-        return _WatchedPartition(
-            _PromptPartition(part, self.idle_poll), part, step_id, self.stall_s
-        )
+    def _built(self, step_id: str, for_part: str) -> Build:
+        def build(
+            resume_state: int | None,
+        ) -> tuple[StatefulSourcePartition[Item, int | None], Any]:
+            part = KafkaSource.build_part(self, step_id, for_part, resume_state)
+            return _PromptPartition(part, self.idle_poll), part
+
+        return build
 
 
 @operator

@@ -76,3 +76,32 @@ def test_a_stalled_partition_is_assigned_again_from_its_position_and_reads_on(
         assert part.snapshot() == 5
     finally:
         part.close()
+
+
+def test_a_partition_stalled_before_its_first_record_is_assigned_again_from_its_start(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    """A sparse feed (the day's one settlement report) whose partition was empty when it
+    stalled: nothing was read, so it is assigned again from the beginning."""
+    topic = new_topic("sparse", partitions=1)
+    source = WatchedKafkaSource(
+        [kafka_bootstrap], [topic], tail=True, add_config=source_config([kafka_bootstrap])
+    )
+    source.stall_s = 15.0
+    part = source.build_part("flow.consume.kafka_input", f"0-{topic}", None)
+    clock = Clock()
+    part._clock = clock
+    try:
+        assert _read(part, 50) == []
+        part._reader._consumer.pause([TopicPartition(topic, 0)])
+        clock.now += 16.0
+        assert _read(part, 5) == []  # looked: empty, nothing waits
+        producer = Producer({"bootstrap.servers": kafka_bootstrap})
+        producer.produce(topic, value=b"settlement", partition=0)
+        producer.flush(30)
+        assert _read(part, 20) == []
+        clock.now += 16.0
+        assert _read_until(part, 1) == [b"settlement"]
+        assert part.snapshot() == 1
+    finally:
+        part.close()
