@@ -256,11 +256,11 @@ BROKER_OUTAGES = Counter(
     ("flow", "step"),
 )
 
-# Source partitions found stalled and assigned again (`omnichannel.kafka_source`).
+# Source partitions found stalled and read anew (`omnichannel.kafka_source`).
 SOURCE_STALLS = Counter(
     "omni_source_stalls",
     "Times a source partition had records on the broker but fetched none for "
-    "SOURCE_STALL_S, and was assigned again from its position",
+    "SOURCE_STALL_S, and was read anew from its position by a new consumer",
     ("flow", "topic"),
 )
 

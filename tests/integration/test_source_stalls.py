@@ -1,4 +1,4 @@
-"""A source partition whose consumer stops fetching is assigned again and reads on.
+"""A source partition whose consumer stops fetching is read anew by a new consumer and reads on.
 
 librdkafka's consumer can stop fetching an assigned partition after a broker restart, for
 good and without an error (confluentinc/librdkafka#5153); the outage test lost 758 records
@@ -82,7 +82,7 @@ def test_a_partition_stalled_before_its_first_record_is_assigned_again_from_its_
     kafka_bootstrap: str, new_topic: TopicFactory
 ) -> None:
     """A sparse feed (the day's one settlement report) whose partition was empty when it
-    stalled: nothing was read, so it is assigned again from the beginning."""
+    stalled: nothing was read, so it is read anew from the beginning."""
     topic = new_topic("sparse", partitions=1)
     source = WatchedKafkaSource(
         [kafka_bootstrap], [topic], tail=True, add_config=source_config([kafka_bootstrap])
