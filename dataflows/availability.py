@@ -68,7 +68,10 @@ def build(
     """The availability flow on `brokers`."""
     flow = Dataflow("availability")
     inputs = [topics.canonical_orders, topics.canonical_movements]
-    read = consume_canonical(flow, brokers, inputs, decoder, tail)
+    # Event time is settled by what was read: of the source partitions, and of the canonical
+    # partitions this process reads (`operators.watermark`).
+    watermark = Watermark(read_topics=[topics.canonical_orders, topics.canonical_movements])
+    read = consume_canonical(flow, brokers, inputs, decoder, tail, watermark)
     decoded = metrics.tap("meter_decoded", read, metrics.decoded(flow.flow_id, topics))
     # Order events as availability's view of them (`view_decoder`), or whole from a decoder
     # without the view.
@@ -76,10 +79,9 @@ def build(
     movements = only("movements", decoded, InventoryMovement)
     unreadable = only("unreadable", decoded, ExceptionRecord)
     # Orders become stock changes per order, then every change meets its SKU's positions.
-    # Event time is settled by the source partitions, each let go once read to its end.
-    watermark = Watermark()
+    # Each partition that holds event time back is let go once read to its end.
     sources = [topics.web_orders, topics.pos_orders, topics.marketplace_orders, topics.movements]
-    PartitionEndsWatch(brokers, sources, watermark.learn_ends).start()
+    PartitionEndsWatch(brokers, [*sources, *watermark.read_topics], watermark.learn_ends).start()
     published = availability("availability", orders, movements, settings, watermark=watermark)
     updates = metrics.tap("meter_latency", published.updates, metrics.availability_latency)
     found = metrics.tap("meter_anomalies", published.anomalies, metrics.anomalies(flow.flow_id))

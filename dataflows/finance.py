@@ -53,17 +53,19 @@ def build(
     """The finance flow on `brokers`."""
     flow = Dataflow("finance")
     inputs = [topics.canonical_orders, topics.canonical_settlements]
-    read = consume_canonical(flow, brokers, inputs, decoder, tail)
+    # Event time is settled by what was read: of the source partitions, and of the canonical
+    # partitions this process reads (`operators.watermark`).
+    watermark = Watermark(read_topics=[topics.canonical_orders])
+    read = consume_canonical(flow, brokers, inputs, decoder, tail, watermark)
     decoded = metrics.tap("meter_decoded", read, metrics.decoded(flow.flow_id, topics))
     orders = metrics.tap(
         "meter_order_aging", only("orders", decoded, OrderEvent), metrics.OrderAging()
     )
     settlements = only("settlements", decoded, Settlement)
     unreadable = only("unreadable", decoded, ExceptionRecord)
-    # The grace is measured by the source partitions, each let go once read to its end.
-    watermark = Watermark()
+    # The grace is measured by the watermark; each partition is let go once read to its end.
     sources = [topics.web_orders, topics.pos_orders, topics.marketplace_orders]
-    PartitionEndsWatch(brokers, sources, watermark.learn_ends).start()
+    PartitionEndsWatch(brokers, [*sources, *watermark.read_topics], watermark.learn_ends).start()
     books = finance("finance", orders, settlements, settings, watermark)
     found = metrics.tap("meter_anomalies", books.anomalies, metrics.anomalies(flow.flow_id))
     refused = metrics.tap("meter_refused", books.exceptions, metrics.postings_refused(flow.flow_id))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import bytewax.operators as op
@@ -28,6 +28,7 @@ from omnichannel.decoding import CanonicalDecoder
 from omnichannel.kafka_settings import producer_config, source_config
 from omnichannel.kafka_source import consume
 from operators.adapters.raw import RawRecord
+from operators.watermark import Watermark
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +79,11 @@ def consume_canonical(
     topics: list[str],
     decoder: CanonicalDecoder,
     tail: bool,
+    watermark: Watermark | None = None,
 ) -> Stream[Any]:
     """Canonical topics read and decoded (into contracts, or the decoder's views of them); an
-    unreadable record becomes an exception record."""
+    unreadable record becomes an exception record. `watermark` is told which partitions of its
+    read topics this process reads, and how far it has read each."""
     consumed = consume(
         "consume",
         flow,
@@ -88,6 +91,7 @@ def consume_canonical(
         topics=topics,
         tail=tail,
         add_config=source_config(brokers),
+        on_claim=watermark.claim if watermark is not None else None,
     )
     op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
     read = metrics.tap("meter_consumed", consumed.oks, metrics.consumed(flow.flow_id))
@@ -97,9 +101,23 @@ def consume_canonical(
         # A batch in one call: two steps per record (as a raw record, then decoded) cost a
         # Python call and a pass through Bytewax each.
         decode = decoder.decode
-        return [decode(raw_record(message), step) for message in batch]
+        records = [decode(raw_record(message), step) for message in batch]
+        if watermark is not None:
+            watermark.observe_read(_reads(watermark.read_topics, batch, records))
+        return records
 
     return op.flat_map_batch("decode", read, decode_batch)
+
+
+def _reads(
+    topics: frozenset[str], batch: list[SourceMessage], records: list[Any]
+) -> list[tuple[tuple[str, int], int, datetime | None]]:
+    return [
+        ((message.topic, message.partition), message.offset, getattr(record, "event_time", None))
+        for message, record in zip(batch, records, strict=True)
+        if message.topic in topics and message.partition is not None
+        and message.offset is not None
+    ]  # fmt: skip
 
 
 def produce(

@@ -316,6 +316,9 @@ class WatchedKafkaSource(KafkaSource):
     """Bytewax's `KafkaSource` whose partitions are read anew when they stall."""
 
     stall_s = float(DEFAULT_STALL_S)
+    # Told of every partition this process reads and the offset it resumes from (a watermark
+    # that must hold while one of them has records not read: `operators.watermark`).
+    on_claim: Callable[[tuple[str, int], int | None], None] | None = None
 
     def _ends(self) -> _EndsClient:
         client: _EndsClient | None = getattr(self, "_ends_client", None)
@@ -335,6 +338,9 @@ class WatchedKafkaSource(KafkaSource):
     def build_part(  # type: ignore[override]
         self, step_id: str, for_part: str, resume_state: int | None
     ) -> _WatchedPartition:
+        if self.on_claim is not None:
+            index, topic = for_part.split("-", 1)
+            self.on_claim((topic, int(index)), resume_state)
         return _WatchedPartition(
             self._built(step_id, for_part), resume_state, step_id, self.stall_s, self._ends()
         )
@@ -365,6 +371,7 @@ def consume(
     tail: bool,
     add_config: dict[str, str],
     idle_poll: timedelta | None = None,
+    on_claim: Callable[[tuple[str, int], int | None], None] | None = None,
 ) -> KafkaOpOut[Message, Error]:
     """Records of `topics` from the beginning (or the resumed offsets), and the consumer errors
     the flow rides out: through `PromptKafkaSource` with `idle_poll`, else through Bytewax's own
@@ -379,6 +386,7 @@ def consume(
                                    raise_on_errors=False)  # fmt: skip
         source.idle_poll = idle_poll
         source.stall_s = stall_from_env()
+    source.on_claim = on_claim
     read = op.input("kafka_input", flow, source)
     split = op.branch("split_err", read, lambda item: isinstance(item, KafkaSourceMessage))
     errors = op.inspect("stop_rather_than_skip", split.falses, stop_rather_than_skip)

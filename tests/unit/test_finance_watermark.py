@@ -71,3 +71,51 @@ def test_an_empty_partition_does_not_hold_it_back() -> None:
     watermark.learn_ends({(TOPIC, 0): (0, 10), (TOPIC, 1): (7, 7)})
     watermark.observe(at(pos(), 0, 20, offset=4))
     assert minute(watermark) == 20
+
+
+CANONICAL = "canonical.orders"
+
+
+def read(partition: int, offset: int, minute: int | None) -> tuple[tuple[str, int], int, object]:
+    when = None if minute is None else at(pos(), 0, minute).event_time
+    return (CANONICAL, partition), offset, when
+
+
+def test_a_stalled_canonical_partition_holds_it_though_its_source_partition_looks_read() -> None:
+    # One source partition's records went to two canonical partitions; canonical partition 1
+    # stalled at offset 3 while partition 0 carried the source partition's last record.
+    watermark = Watermark(read_topics=[CANONICAL])
+    watermark.learn_ends({(TOPIC, 0): (0, 10), (CANONICAL, 0): (0, 5), (CANONICAL, 1): (0, 8)})
+    watermark.claim((CANONICAL, 0), None)
+    watermark.claim((CANONICAL, 1), None)
+    watermark.observe(at(pos(), 0, 20, offset=4))
+    watermark.observe(at(pos(), 0, 50, offset=9))
+    watermark.observe_read([read(0, 4, 50), read(1, 3, 20)])
+    assert minute(watermark) == 20
+    # Partition 1 read to its end (its last record unreadable): nothing unread is left.
+    watermark.observe_read([read(1, 6, 30), read(1, 7, None)])
+    assert minute(watermark) == 50
+
+
+def test_a_canonical_partition_is_held_by_the_process_that_reads_it_only() -> None:
+    watermark = Watermark(read_topics=[CANONICAL])
+    watermark.learn_ends({(TOPIC, 0): (0, 10), (CANONICAL, 0): (0, 5), (CANONICAL, 1): (0, 8)})
+    watermark.observe(at(pos(), 0, 50, offset=9))
+    watermark.claim((CANONICAL, 0), None)
+    # Partition 0 is this process's, not read yet: its records' times are unknown.
+    assert watermark.value() is None
+    watermark.observe_read([read(0, 4, 50)])
+    # Partition 1 is another process's: it does not hold this one.
+    assert minute(watermark) == 50
+
+
+def test_a_canonical_partition_resumed_at_its_end_does_not_hold_it() -> None:
+    watermark = Watermark(read_topics=[CANONICAL])
+    watermark.learn_ends({(TOPIC, 0): (0, 10), (CANONICAL, 0): (0, 5), (CANONICAL, 1): (0, 8)})
+    watermark.claim((CANONICAL, 0), 5)
+    watermark.claim((CANONICAL, 1), 6)
+    watermark.observe(at(pos(), 0, 50, offset=9))
+    # Partition 1 resumed before its end: two records of unknown time are still to be read.
+    assert watermark.value() is None
+    watermark.observe_read([read(1, 7, 45)])
+    assert minute(watermark) == 50
