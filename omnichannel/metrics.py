@@ -35,7 +35,7 @@ from typing import Any, Protocol, TypeVar
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSourceMessage
 from bytewax.dataflow import Stream, operator
-from bytewax.operators import StatefulLogic
+from bytewax.operators import StatefulBatchLogic, StatefulLogic
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import REGISTRY, Counter, Gauge, disable_created_metrics
 from prometheus_client.metrics_core import (
@@ -559,6 +559,47 @@ def counting_keys(
         return _KeyCounted(builder(resume_state), gauge)
 
     return build
+
+
+def counting_batch_keys(
+    flow: str, step: str, builder: Callable[[S | None], StatefulBatchLogic[V, W, S]]
+) -> Callable[[S | None], StatefulBatchLogic[V, W, S]]:
+    """A `stateful_batch` step's logic builder whose keys are counted in `omni_keys_in_state`."""
+    gauge = KEYS_IN_STATE.labels(flow, step)
+
+    def build(resume_state: S | None) -> StatefulBatchLogic[V, W, S]:
+        gauge.inc()
+        return _BatchKeyCounted(builder(resume_state), gauge)
+
+    return build
+
+
+class _BatchKeyCounted(StatefulBatchLogic[V, W, S]):
+    """Delegates to the logic of one key; a discard takes the key off the gauge."""
+
+    def __init__(self, logic: StatefulBatchLogic[V, W, S], gauge: Gauge) -> None:
+        self._logic = logic
+        self._gauge = gauge
+
+    def _counted(self, result: tuple[Iterable[W], bool]) -> tuple[Iterable[W], bool]:
+        if result[1]:
+            self._gauge.dec()
+        return result
+
+    def on_batch(self, values: list[V]) -> tuple[Iterable[W], bool]:
+        return self._counted(self._logic.on_batch(values))
+
+    def on_notify(self) -> tuple[Iterable[W], bool]:
+        return self._counted(self._logic.on_notify())
+
+    def on_eof(self) -> tuple[Iterable[W], bool]:
+        return self._counted(self._logic.on_eof())
+
+    def notify_at(self) -> datetime | None:
+        return self._logic.notify_at()
+
+    def snapshot(self) -> S:
+        return self._logic.snapshot()
 
 
 class _KeyCounted(StatefulLogic[V, W, S]):

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
+from bytewax.operators import KeyedStream, StatefulBatchLogic
 
 T = TypeVar("T")
+V = TypeVar("V")
+W = TypeVar("W")
+S = TypeVar("S")
 
 
 @operator
 def only(step_id: str, up: Stream[object], kind: type[T]) -> Stream[T]:
     """The items of the stream that are of one type (a canonical event kind, say)."""
     return op.filter_map("filter", up, lambda item: item if isinstance(item, kind) else None)
+
+
+@operator
+def stateful_batches(
+    step_id: str,
+    up: KeyedStream[V],
+    builder: Callable[[S | None], StatefulBatchLogic[V, W, S]],
+) -> KeyedStream[W]:
+    """`op.stateful_batch` under the step id `op.stateful` gives its inner step: a logic that
+    takes each key's values of a batch in one call resumes the snapshots that `op.stateful`
+    took under `<step_id>.stateful_batch`."""
+    return op.stateful_batch("stateful_batch", up, builder)

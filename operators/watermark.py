@@ -64,6 +64,8 @@ class Watermark:
         self._read: dict[PartitionId, tuple[datetime, int]] = {}
         self._ends: dict[PartitionId, tuple[int, int]] | None = None
         self._value: datetime | None = None
+        # Whether anything it is computed from changed since it was last computed.
+        self._changed = True
         self._read_topics = frozenset(read_topics)
         # Partitions of `read_topics` this process reads -> the offset it resumed from.
         self._claimed: dict[PartitionId, int | None] = {}
@@ -76,12 +78,20 @@ class Watermark:
         self.observe_at((source.topic, source.partition), source.offset, event.event_time)
         return event
 
+    def observe_many(self, events: Iterable[Sourced]) -> None:
+        """Count records read from their source partitions."""
+        with self._lock:
+            for event in events:
+                source = event.source
+                self._merge((source.topic, source.partition), source.offset, event.event_time)
+
     def observe_at(self, where: PartitionId, offset: int, event_time: datetime) -> None:
         """Count a record read from partition `where` at `offset`, of `event_time`."""
         with self._lock:
             self._merge(where, offset, event_time)
 
     def _merge(self, where: PartitionId, offset: int, event_time: datetime) -> None:
+        self._changed = True
         seen = self._read.get(where)
         if seen is None:
             self._read[where] = (event_time, offset)
@@ -98,6 +108,7 @@ class Watermark:
         next record to read; None: from its start)."""
         with self._lock:
             self._claimed[where] = resume_from
+            self._changed = True
 
     def observe_read(self, reads: Iterable[tuple[PartitionId, int, datetime | None]]) -> None:
         """Count records read from partitions of the read topics: (partition, offset, event
@@ -109,6 +120,7 @@ class Watermark:
             if event_time is not None and (where not in newest or event_time > newest[where]):
                 newest[where] = event_time
         with self._lock:
+            self._changed = True
             for where, offset in reached.items():
                 self._reached[where] = max(self._reached.get(where, offset), offset)
                 if where in newest:
@@ -118,10 +130,14 @@ class Watermark:
         """Every source partition the broker has, with where it starts and ends now."""
         with self._lock:
             self._ends = dict(ends)
+            self._changed = True
 
     def value(self) -> datetime | None:
         """The watermark now; None until every partition that holds it back was read from."""
         with self._lock:
+            if not self._changed:
+                return self._value
+            self._changed = False
             candidate = self._candidate()
             if candidate is not None and (self._value is None or candidate > self._value):
                 self._value = candidate

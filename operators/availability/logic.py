@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from bytewax.operators import StatefulLogic
+from bytewax.operators import StatefulBatchLogic
 
 from omnichannel.contracts.order_event import OrderEvent
 from operators.availability.order_events import OrderStockEvent
@@ -37,8 +37,9 @@ def restored(snapshot: object) -> object:
     return pickle.loads(snapshot) if isinstance(snapshot, bytes) else snapshot
 
 
-class OrderStockLogic(StatefulLogic[OrderStockEvent | OrderEvent, StockDelta, OrderStock]):
+class OrderStockLogic(StatefulBatchLogic[OrderStockEvent | OrderEvent, StockDelta, OrderStock]):
     """Keyed by order: folds its events into stock changes; forgotten after `retention` idle.
+    Bytewax hands it the order's events of a batch in one call.
 
     It takes the availability view of an order event, or a whole event (the replay flow's).
     An order's state is kept for `retention` after its last event (wall clock), so that a
@@ -53,14 +54,24 @@ class OrderStockLogic(StatefulLogic[OrderStockEvent | OrderEvent, StockDelta, Or
         self._clock = clock
         self._last_seen = clock()
 
-    def on_item(self, value: OrderStockEvent | OrderEvent) -> tuple[Iterable[StockDelta], bool]:
+    def on_batch(
+        self, values: list[OrderStockEvent | OrderEvent]
+    ) -> tuple[Iterable[StockDelta], bool]:
         self._last_seen = self._clock()
-        if isinstance(value, OrderEvent):
-            value = OrderStockEvent.of(value)
-        return self.state.apply(value), StatefulLogic.RETAIN
+        apply = self.state.apply
+        changes: list[StockDelta] = []
+        for value in values:
+            if isinstance(value, OrderEvent):
+                value = OrderStockEvent.of(value)
+            changes.extend(apply(value))
+        return changes, StatefulBatchLogic.RETAIN
+
+    def on_item(self, value: OrderStockEvent | OrderEvent) -> tuple[Iterable[StockDelta], bool]:
+        """One event (a batch of one)."""
+        return self.on_batch([value])
 
     def on_notify(self) -> tuple[Iterable[StockDelta], bool]:
-        return (), StatefulLogic.DISCARD
+        return (), StatefulBatchLogic.DISCARD
 
     def notify_at(self) -> datetime | None:
         return self._last_seen + self._retention
@@ -69,7 +80,7 @@ class OrderStockLogic(StatefulLogic[OrderStockEvent | OrderEvent, StockDelta, Or
         return self.state.copy()
 
 
-class SkuAvailabilityLogic(StatefulLogic[StockChange, Published, SkuStock]):
+class SkuAvailabilityLogic(StatefulBatchLogic[StockChange, Published, SkuStock]):
     """Keyed by SKU: applies stock changes, publishes each channel's number, and judges claims
     for oversell once event time has settled (`operators.availability.settling`).
 
@@ -97,13 +108,21 @@ class SkuAvailabilityLogic(StatefulLogic[StockChange, Published, SkuStock]):
         self._clock = clock
         self._seen: datetime | None = None  # the watermark at the wake before
 
-    def on_item(self, value: StockChange) -> tuple[Iterable[Published], bool]:
+    def on_batch(self, values: list[StockChange]) -> tuple[Iterable[Published], bool]:
+        # The SKU's changes of a batch, in their order of arrival, at one instant.
         now = self._clock()
         watermark = self._watermark.value()
-        outputs = self.state.apply(value, self._settings, now, watermark)
-        if self.state.pending_until is not None and now >= self.state.pending_until:
-            outputs.extend(self.state.flush(self._settings, now, watermark))
-        return outputs, StatefulLogic.RETAIN
+        state, settings = self.state, self._settings
+        outputs: list[Published] = []
+        for value in values:
+            outputs.extend(state.apply(value, settings, now, watermark))
+        if state.pending_until is not None and now >= state.pending_until:
+            outputs.extend(state.flush(settings, now, watermark))
+        return outputs, StatefulBatchLogic.RETAIN
+
+    def on_item(self, value: StockChange) -> tuple[Iterable[Published], bool]:
+        """One change (a batch of one)."""
+        return self.on_batch([value])
 
     def on_notify(self) -> tuple[Iterable[Published], bool]:
         now = self._clock()
@@ -113,13 +132,13 @@ class SkuAvailabilityLogic(StatefulLogic[StockChange, Published, SkuStock]):
         self._seen = watermark
         if self.state.pending_until is not None and now >= self.state.pending_until:
             outputs.extend(self.state.flush(self._settings, now, watermark))
-        return outputs, StatefulLogic.RETAIN
+        return outputs, StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[Published], bool]:
         now = self._clock()
         outputs = self.state.settle(END_OF_TIME, self._settings, now, END_OF_TIME)
         outputs.extend(self.state.flush(self._settings, now, END_OF_TIME))
-        return outputs, StatefulLogic.RETAIN
+        return outputs, StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
         now = self._clock()

@@ -13,7 +13,7 @@ from omnichannel.contracts.anomaly import Anomaly
 from omnichannel.contracts.availability import AvailabilityUpdate
 from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.order_event import OrderEvent
-from omnichannel.metrics import counting_keys
+from omnichannel.metrics import counting_batch_keys
 from operators.availability.logic import (
     DEFAULT_ORDER_RETENTION,
     OrderStockLogic,
@@ -22,6 +22,7 @@ from operators.availability.logic import (
 from operators.availability.order_events import OrderStockEvent
 from operators.availability.sku_stock import AvailabilitySettings, Published
 from operators.availability.stock_changes import StockChange, StockDelta, stock_change
+from operators.streams import stateful_batches
 from operators.watermark import Watermark
 
 
@@ -55,10 +56,10 @@ def availability(
         "observe_and_key_by_order", orders, lambda batch: _by_order(watermark, batch)
     )
     # Each order's events become stock changes, once, whatever their order of arrival.
-    order_changes = op.stateful(
+    order_changes = stateful_batches(
         "order_stock",
         by_order,
-        counting_keys(
+        counting_batch_keys(
             "availability", "order_stock", lambda state: OrderStockLogic(state, order_retention)
         ),
     )
@@ -68,10 +69,10 @@ def availability(
         "movements_by_sku", movements, lambda batch: _movements_by_sku(watermark, batch)
     )
     by_sku: KeyedStream[StockChange] = op.merge("all_changes", deltas, counted)
-    published = op.stateful(
+    published = stateful_batches(
         "sku_stock",
         by_sku,
-        counting_keys(
+        counting_batch_keys(
             "availability",
             "sku_stock",
             lambda state: SkuAvailabilityLogic(state, settings, watermark=watermark),

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from bytewax.operators import StatefulLogic
+from bytewax.operators import StatefulBatchLogic, StatefulLogic
 
 from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.reconciliation import ReconciliationSummary
@@ -27,10 +27,10 @@ CHECK_EVERY = timedelta(seconds=1)
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
-class OrderLedgerLogic(StatefulLogic[OrderEvent, FinanceOutput, OrderLedger]):
-    """Posts one order's events; a snapshot is a copy of the ledger, which Bytewax pickles only
-    when recovery is on (several times cheaper than pickling it here; a snapshot pickled to
-    bytes by an older version still resumes).
+class OrderLedgerLogic(StatefulBatchLogic[OrderEvent, FinanceOutput, OrderLedger]):
+    """Posts one order's events (Bytewax hands it those of a batch in one call); a snapshot is
+    a copy of the ledger, which Bytewax pickles only when recovery is on (several times cheaper
+    than pickling it here; a snapshot pickled to bytes by an older version still resumes).
 
     An order with nothing waiting is forgotten after `settings.dedupe_horizon` without events
     (wall clock): a re-delivery later than that would be taken for a new event.
@@ -46,21 +46,30 @@ class OrderLedgerLogic(StatefulLogic[OrderEvent, FinanceOutput, OrderLedger]):
         self._watermark = watermark
         self._last_seen = datetime.now(UTC)
 
-    def on_item(self, value: OrderEvent) -> tuple[Iterable[FinanceOutput], bool]:
+    def on_batch(self, values: list[OrderEvent]) -> tuple[Iterable[FinanceOutput], bool]:
         now = self._last_seen = datetime.now(UTC)
-        self._watermark.observe(value)
-        outputs = self.ledger.apply(value, self._settings, now)
-        return outputs + self._expire(now), StatefulLogic.RETAIN
+        self._watermark.observe_many(values)
+        apply, settings = self.ledger.apply, self._settings
+        outputs: list[FinanceOutput] = []
+        for value in values:
+            outputs.extend(apply(value, settings, now))
+        outputs.extend(self._expire(now))
+        return outputs, StatefulBatchLogic.RETAIN
+
+    def on_item(self, value: OrderEvent) -> tuple[Iterable[FinanceOutput], bool]:
+        """One event (a batch of one)."""
+        return self.on_batch([value])
 
     def on_notify(self) -> tuple[Iterable[FinanceOutput], bool]:
         now = datetime.now(UTC)
         if not self.ledger.waiting and now >= self._last_seen + self._settings.dedupe_horizon:
-            return (), StatefulLogic.DISCARD
-        return self._expire(now), StatefulLogic.RETAIN
+            return (), StatefulBatchLogic.DISCARD
+        return self._expire(now), StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[FinanceOutput], bool]:
         # The input has ended: nothing more can come for what waits.
-        return self.ledger.expire(END_OF_TIME, self._settings, END_OF_TIME), StatefulLogic.RETAIN
+        expired = self.ledger.expire(END_OF_TIME, self._settings, END_OF_TIME)
+        return expired, StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
         if self.ledger.waiting:

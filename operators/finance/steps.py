@@ -13,12 +13,12 @@ from omnichannel.contracts.journal import JournalEntry
 from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.reconciliation import ReconciliationSummary
 from omnichannel.contracts.settlement import Settlement
-from omnichannel.metrics import counting_keys
+from omnichannel.metrics import counting_batch_keys, counting_keys
 from operators.finance.ledger import FinanceSettings
 from operators.finance.logic import OrderLedgerLogic, ReconciliationLogic
 from operators.finance.reconciliation import Measure
 from operators.finance.settlements import SettlementOnceLogic, settlement_key
-from operators.streams import only
+from operators.streams import only, stateful_batches
 from operators.watermark import Watermark
 
 
@@ -48,10 +48,10 @@ def finance(
     watermark = watermark or Watermark()
     # One order's events, in their order of arrival, through its ledger.
     by_order = op.key_on("key_by_order", orders, lambda event: event.correlation_id)
-    posted = op.stateful(
+    posted = stateful_batches(
         "order_ledger",
         by_order,
-        counting_keys(
+        counting_batch_keys(
             "finance", "order_ledger", lambda state: OrderLedgerLogic(state, settings, watermark)
         ),
     )
