@@ -113,6 +113,20 @@ class AvroCodec(RecordCodec[M]):
                 return self.encode(to_avro_record(instance))
         return self.encode(to_avro_record(instance))
 
+    def append_body(self, instance: M, out: bytearray) -> None:
+        """Append the Avro binary body (no header) of a contract instance to `out`: a block of
+        an Avro container file is the bodies of its records, one after the other."""
+        if self.compiled is not None and type(instance) is self.model:
+            mark = len(out)
+            try:
+                self.compiled.write_into(instance, out)
+                return
+            except Exception:  # noqa: BLE001 - not for the compiled path: as in encode_model
+                del out[mark:]
+        buffer = BytesIO()
+        schemaless_writer(buffer, self.parsed, to_avro_record(instance))
+        out += buffer.getvalue()
+
     def decode_model(self, data: bytes) -> M:
         """Return the contract instance that `data` holds, validated by the model."""
         if self.compiled is not None and data.startswith(self.header):

@@ -14,6 +14,7 @@ written twice.
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple, cast
 
@@ -21,7 +22,8 @@ from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from fastavro import parse_schema, reader
 from fastavro.write import Writer
 
-from omnichannel.codec import schema_fingerprint, to_avro_record
+from omnichannel.codec import AvroCodec, schema_fingerprint
+from omnichannel.contracts.avro_compiled import write_long
 from omnichannel.contracts.avro_schema import avro_schema
 from omnichannel.contracts.common import Contract
 from operators.routing import Routed
@@ -52,8 +54,10 @@ class _AvroFilePartition(StatefulSinkPartition[Routed, AvroFilePosition]):
         self._codec = codec
         self._position = resume or AvroFilePosition(0, 0)
         self._file: BinaryIO | None = None
-        self._writer: Writer | None = None
+        self._records: AvroCodec[Contract] | None = None
         self._model: type[Contract] | None = None
+        self._sync = b""
+        self._block = bytearray()
         if resume is not None:
             self._file = self._cut_back(resume)
 
@@ -78,31 +82,46 @@ class _AvroFilePartition(StatefulSinkPartition[Routed, AvroFilePosition]):
                     "the items must be keyed by their topic"
                 )
             model = type(routed.record)
-            writer = self._open(model) if self._writer is None else self._writer
+            codec = self._open(model) if self._records is None else self._records
             if model is not self._model:
                 raise TypeError(
                     f"{self._topic}: expected {self._model.__name__ if self._model else None} "
                     f"records, found {model.__name__}; a topic's file holds one contract"
                 )
-            writer.write(to_avro_record(routed.record))
-        if self._writer is not None and self._file is not None:
+            codec.append_body(routed.record, self._block)
+        if values and self._file is not None:
             # A block per batch: a reader sees every batch as soon as it is written.
-            self._writer.flush()
+            self._file.write(self._framed(len(values)))
+            self._file.flush()
+            self._block.clear()
             self._position = AvroFilePosition(
                 self._position.records + len(values), self._file.tell()
             )
 
-    def _open(self, model: type[Contract]) -> Writer:
+    def _framed(self, count: int) -> bytes:
+        # An Avro container block: record count, size, the records' bodies (deflated: raw
+        # RFC 1951), and the file's sync marker.
+        data = bytes(self._block)
+        if self._codec == "deflate":
+            deflater = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+            data = deflater.compress(data) + deflater.flush()
+        return write_long(count) + write_long(len(data)) + data + self._sync
+
+    def _open(self, model: type[Contract]) -> AvroCodec[Contract]:
         schema = avro_schema(model)
         if self._file is None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self._path.open("w+b")
         else:
             self._check_schema(self._file, schema)
-        # On a resumed file fastavro reads the header back and appends after the last block.
-        self._writer = Writer(self._file, parse_schema(schema), codec=self._codec)
+        # fastavro writes the header of a new file, or reads a resumed file's back; the blocks
+        # are written here, after the last one, from the compiled writer's bodies.
+        header = Writer(self._file, parse_schema(schema), codec=self._codec)
+        self._sync = cast(bytes, header.sync_marker)  # type: ignore[attr-defined]
+        self._file.seek(0, 2)
         self._model = model
-        return self._writer
+        self._records = AvroCodec(model)
+        return self._records
 
     def _check_schema(self, file: BinaryIO, schema: dict[str, Any]) -> None:
         file.seek(0)
@@ -118,9 +137,7 @@ class _AvroFilePartition(StatefulSinkPartition[Routed, AvroFilePosition]):
         return self._position
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.flush()
-            self._writer = None
+        self._records = None
         if self._file is not None:
             self._file.close()
             self._file = None

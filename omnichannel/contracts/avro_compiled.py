@@ -513,6 +513,11 @@ class CompiledCodec:
         self._write(instance, out)
         return bytes(out)
 
+    def write_into(self, instance: Contract, out: bytearray) -> None:
+        """Append the Avro binary body of `instance` to `out`; on an error, `out` may hold part
+        of it (the caller cuts it back)."""
+        self._write(instance, out)
+
     def read(self, data: bytes, start: int) -> Contract:
         """The instance whose body starts at `start` and ends exactly at the end of `data`."""
         instance, end = self._read(data, start)
