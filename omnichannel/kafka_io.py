@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import bytewax.operators as op
@@ -111,9 +111,9 @@ def consume_canonical(
 
 def _reads(
     topics: frozenset[str], batch: list[SourceMessage], records: list[Any]
-) -> list[tuple[tuple[str, int], int, datetime | None]]:
+) -> list[tuple[tuple[str, int], int, Any]]:
     return [
-        ((message.topic, message.partition), message.offset, getattr(record, "event_time", None))
+        ((message.topic, message.partition), message.offset, record)
         for message, record in zip(batch, records, strict=True)
         if message.topic in topics and message.partition is not None
         and message.offset is not None

@@ -76,36 +76,72 @@ def test_an_empty_partition_does_not_hold_it_back() -> None:
 CANONICAL = "canonical.orders"
 
 
-def read(partition: int, offset: int, minute: int | None) -> tuple[tuple[str, int], int, object]:
-    when = None if minute is None else at(pos(), 0, minute).event_time
-    return (CANONICAL, partition), offset, when
+def read(
+    partition: int, offset: int, event: OrderEvent | None
+) -> tuple[tuple[str, int], int, object]:
+    """`event` as read from `offset` of canonical partition `partition` (None: unreadable)."""
+    return (CANONICAL, partition), offset, event
 
 
-def test_a_stalled_canonical_partition_holds_it_though_its_source_partition_looks_read() -> None:
-    # One source partition's records went to two canonical partitions; canonical partition 1
-    # stalled at offset 3 while partition 0 carried the source partition's last record.
+def test_a_source_partition_is_read_only_as_far_as_every_unread_canonical_partition_has_it() -> (
+    None
+):
+    # Normalization spread source partitions 0 and 1 over canonical partitions 0 and 2. A void
+    # (source 1) was read from canonical 2; its sale (source 0, minute 20) is behind it there,
+    # unread, while canonical 0 carried source 0 much further: source 0 looks read to minute 50.
     watermark = Watermark(read_topics=[CANONICAL])
-    watermark.learn_ends({(TOPIC, 0): (0, 10), (CANONICAL, 0): (0, 5), (CANONICAL, 1): (0, 8)})
+    watermark.learn_ends(
+        {(TOPIC, 0): (0, 10), (TOPIC, 1): (0, 10), (CANONICAL, 0): (0, 4), (CANONICAL, 2): (0, 8)}
+    )
+    watermark.claim((CANONICAL, 0), None)
+    watermark.claim((CANONICAL, 2), None)
+    watermark.observe_read(
+        [
+            read(0, 0, at(pos(), 0, 5, offset=0)),
+            read(0, 3, at(pos(), 0, 50, offset=9)),
+            read(0, 2, at(pos(), 1, 45, offset=9)),
+        ]
+    )
+    watermark.observe_read(
+        [read(2, 0, at(pos(), 1, 30, offset=2)), read(2, 1, at(pos(), 0, 10, offset=2))]
+    )
+    assert minute(watermark) == 10
+    # Canonical 2 read on, to its end (its last record unreadable): nothing unread is left.
+    watermark.observe_read(
+        [
+            read(2, 5, at(pos(), 0, 20, offset=4)),
+            read(2, 6, at(pos(), 1, 40, offset=7)),
+            read(2, 7, None),
+        ]
+    )
+    assert minute(watermark) == 50
+
+
+def test_a_source_partition_not_yet_seen_in_an_unread_canonical_partition_holds_it() -> None:
+    watermark = Watermark(read_topics=[CANONICAL])
+    watermark.learn_ends(
+        {(TOPIC, 0): (0, 10), (TOPIC, 1): (0, 10), (CANONICAL, 0): (0, 4), (CANONICAL, 1): (0, 4)}
+    )
     watermark.claim((CANONICAL, 0), None)
     watermark.claim((CANONICAL, 1), None)
-    watermark.observe(at(pos(), 0, 20, offset=4))
-    watermark.observe(at(pos(), 0, 50, offset=9))
-    watermark.observe_read([read(0, 4, 50), read(1, 3, 20)])
-    assert minute(watermark) == 20
-    # Partition 1 read to its end (its last record unreadable): nothing unread is left.
-    watermark.observe_read([read(1, 6, 30), read(1, 7, None)])
-    assert minute(watermark) == 50
+    watermark.observe_read(
+        [read(0, 3, at(pos(), 0, 50, offset=9)), read(0, 2, at(pos(), 1, 45, offset=9))]
+    )
+    # Canonical 1 has records of source 1 only, so far; source 0's may be behind them.
+    watermark.observe_read([read(1, 0, at(pos(), 1, 40, offset=8))])
+    assert watermark.value() is None
+    watermark.observe_read([read(1, 1, at(pos(), 0, 30, offset=5))])
+    assert minute(watermark) == 30
 
 
 def test_a_canonical_partition_is_held_by_the_process_that_reads_it_only() -> None:
     watermark = Watermark(read_topics=[CANONICAL])
     watermark.learn_ends({(TOPIC, 0): (0, 10), (CANONICAL, 0): (0, 5), (CANONICAL, 1): (0, 8)})
-    watermark.observe(at(pos(), 0, 50, offset=9))
     watermark.claim((CANONICAL, 0), None)
-    # Partition 0 is this process's, not read yet: its records' times are unknown.
+    # Canonical 0 is this process's, not read yet: its records' times are unknown.
     assert watermark.value() is None
-    watermark.observe_read([read(0, 4, 50)])
-    # Partition 1 is another process's: it does not hold this one.
+    watermark.observe_read([read(0, 4, at(pos(), 0, 50, offset=9))])
+    # Canonical 1 is another process's: it does not hold this one.
     assert minute(watermark) == 50
 
 
@@ -114,8 +150,14 @@ def test_a_canonical_partition_resumed_at_its_end_does_not_hold_it() -> None:
     watermark.learn_ends({(TOPIC, 0): (0, 10), (CANONICAL, 0): (0, 5), (CANONICAL, 1): (0, 8)})
     watermark.claim((CANONICAL, 0), 5)
     watermark.claim((CANONICAL, 1), 6)
-    watermark.observe(at(pos(), 0, 50, offset=9))
-    # Partition 1 resumed before its end: two records of unknown time are still to be read.
+    # Canonical 1 resumed before its end: two records of unknown time are still to be read.
     assert watermark.value() is None
-    watermark.observe_read([read(1, 7, 45)])
+    watermark.observe_read([read(1, 7, at(pos(), 0, 50, offset=9))])
     assert minute(watermark) == 50
+
+
+def test_with_canonical_coordinates_a_record_is_counted_where_it_was_decoded_only() -> None:
+    watermark = Watermark(read_topics=[CANONICAL])
+    watermark.observe(at(pos(), 0, 50, offset=9))
+    watermark.observe_many([at(pos(), 1, 50, offset=9)])
+    assert watermark.value() is None
