@@ -109,6 +109,7 @@ def run_throughput(settings: ThroughputSettings, console: Console | None = None)
         run.startups = startup_costs(workspace, flows, FLOWS, settings.partitions, log_dir)
         run.startups["passthrough"] = _passthrough(run, run.workspace.stage("empty").inputs,
                                                    "passthrough-empty")[0]  # fmt: skip
+        run.startups["diy"] = _diy_child(run, run.workspace.stage("empty"), "diy-empty")[0]
         console.print("1/5 ceiling: raw pass-through")
         ceiling = _ceiling(run)
         console.print("2/5 normalization")
@@ -122,6 +123,8 @@ def run_throughput(settings: ThroughputSettings, console: Console | None = None)
         console.print("3/5 availability")
         availability = _downstream(run, "availability", canonical, markers)
         availability.state_bytes_per_key = bytes_per_key([state["order_stock"], state["sku_stock"]])
+        console.print("3b/5 baseline: availability's work in a plain confluent-kafka loop")
+        diy = _diy(run, canonical)
         console.print("4/5 finance")
         finance = _downstream(run, "finance", canonical, markers)
         finance.state_bytes_per_key = bytes_per_key([state["order_ledger"]])
@@ -129,7 +132,7 @@ def run_throughput(settings: ThroughputSettings, console: Console | None = None)
         together = _all_together(run)
         together.state_bytes_per_key = bytes_per_key(state.values())
         normalization.state_bytes_per_key = 0.0
-        rows = [ceiling, normalization, availability, finance, together]
+        rows = [ceiling, normalization, availability, diy, finance, together]
         for row in rows:
             row.ratio_to_ceiling = row.events_per_s_per_worker / ceiling.events_per_s_per_worker
     finally:
@@ -151,6 +154,10 @@ def run_throughput(settings: ThroughputSettings, console: Console | None = None)
             "state_bytes_per_key": "length of StatefulLogic.snapshot() per key, from a sample",
         },
         "ceiling_events_per_s": round(ceiling.events_per_s, 1),
+        # The target is 1/3 or less: the flow at least 3x cheaper per event than the loop.
+        "availability_cpu_per_event_vs_plain_loop": round(
+            availability.cpu_s_per_million / diy.cpu_s_per_million, 3
+        ),
         "startup": {
             name: {"wall_s": round(u.wall_s, 3), "cpu_s": round(u.cpu_s, 3)}
             for name, u in run.startups.items()
@@ -261,6 +268,38 @@ def _downstream(run: _Run, flow: str, canonical: Topics, markers: set[tuple[str,
         "all_input_consumed": True,
         "written_per_topic": written,
     }
+    return row
+
+
+def _diy_child(run: _Run, topics: Topics, name: str) -> tuple[Usage, dict[str, int]]:
+    # Always this checkout's loop (and domain logic): the baseline, whatever --tree says.
+    env = {k: v for k, v in run.flows.env("availability", topics, False).items()
+           if k != "PYTHONPATH"}  # fmt: skip
+    child = Child(name, [sys.executable, "-m", "omnichannel.bench.diy"], env, run.log_dir)
+    usage = child.wait_ok(run.timeout_s)
+    return usage, json.loads(child.log_path.read_text().strip().splitlines()[-1])
+
+
+def _diy(run: _Run, canonical: Topics) -> Row:
+    """The availability flow's work done by `omnichannel.bench.diy`, on the same input."""
+    topics = wired("availability", canonical, run.workspace.stage("diy"))
+    run.workspace.create(output_topics("availability", topics), run.partitions)
+    inputs = input_topics("availability", topics)
+    offered = sum(run.workspace.end_offsets(inputs).values())
+    load = load_average()
+    usage, counts = _diy_child(run, topics, "diy")
+    written = run.workspace.end_offsets(output_topics("availability", topics))
+    row = row_from_usage("baseline: plain confluent-kafka loop, availability's work", ["diy"],
+                         1, offered, sum(written.values()), [usage],
+                         [run.startups["diy"]])  # fmt: skip
+    row.load_average_before = load
+    row.accounting = {
+        "consumed": counts["consumed"],
+        "produced": counts["produced"],
+        "all_input_consumed": counts["consumed"] == offered,
+        "written_per_topic": written,
+    }
+    _require(row)
     return row
 
 

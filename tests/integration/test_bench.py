@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,7 @@ def test_throughput_rows_against_the_ceiling(connections: Connections, tmp_path:
         "ceiling: raw pass-through",
         "normalization",
         "availability",
+        "baseline: plain confluent-kafka loop, availability's work",
         "finance",
         "all together (3 flows)",
     ]
@@ -62,6 +64,18 @@ def test_throughput_rows_against_the_ceiling(connections: Connections, tmp_path:
         expected.get(f"canonical.{name}", 0) for name in ("orders", "movements", "settlements")
     )
     assert rows["availability"]["events"] == orders + movements
+    # The plain loop does the same work: every record read (the flow's end markers too), and
+    # the same anomalies (oversells are a function of the input).
+    loop = rows["baseline: plain confluent-kafka loop, availability's work"]
+    assert loop["accounting"]["consumed"] == orders + movements + rows["availability"][
+        "accounting"]["end_markers"]  # fmt: skip
+
+    def anomalies(row: dict[str, Any]) -> int:
+        written = row["accounting"]["written_per_topic"]
+        return sum(n for topic, n in written.items() if topic.endswith(".integration.anomalies"))
+
+    assert anomalies(loop) == anomalies(rows["availability"]) > 0
+    assert written["availability_cpu_per_event_vs_plain_loop"] > 0
     assert rows["finance"]["events"] == orders + settlements
     assert rows["all together (3 flows)"]["events"] == total
     for name in ("availability", "finance", "all together (3 flows)"):
