@@ -197,6 +197,7 @@ class Watermark:
                 continue
             if max(offset for _, offset in by_canonical.values()) + 1 < end:
                 holding.append(newest[source])  # records not read (nor normalized) yet
+        for by_canonical in self._read.values():
             topics = {where[0] for where in by_canonical}
             for where in unread:
                 if where[0] not in topics:
@@ -219,10 +220,14 @@ class Watermark:
         unread: list[PartitionId] = []
         for where, resumed in self._claimed.items():
             ends = self._ends.get(where)
-            if ends is None:
-                continue  # not listed yet: nothing of it can have been read either
-            first, end = ends
             reached = self._reached.get(where)
+            if ends is None:
+                # Not listed (yet): where it ends is unknown, so it may have more to read.
+                if reached is None:
+                    return None
+                unread.append(where)
+                continue
+            first, end = ends
             if reached is None:
                 if (resumed if resumed is not None else first) >= end:
                     continue  # empty, or read to its end before this process resumed it
