@@ -161,3 +161,17 @@ def test_with_canonical_coordinates_a_record_is_counted_where_it_was_decoded_onl
     watermark.observe(at(pos(), 0, 50, offset=9))
     watermark.observe_many([at(pos(), 1, 50, offset=9)])
     assert watermark.value() is None
+
+
+def test_a_canonical_partition_read_but_not_listed_yet_holds_it() -> None:
+    watermark = Watermark(read_topics=[CANONICAL])
+    watermark.learn_ends({(TOPIC, 0): (0, 10), (CANONICAL, 0): (0, 4)})
+    watermark.claim((CANONICAL, 0), None)
+    watermark.claim((CANONICAL, 1), None)
+    watermark.observe_read([read(0, 3, at(pos(), 0, 50, offset=9))])
+    # Canonical 1 is read by this process but the broker has not listed it: hold.
+    assert watermark.value() is None
+    watermark.observe_read([read(1, 0, at(pos(), 0, 20, offset=5))])
+    assert minute(watermark) == 20
+    watermark.learn_ends({(TOPIC, 0): (0, 10), (CANONICAL, 0): (0, 4), (CANONICAL, 1): (0, 1)})
+    assert minute(watermark) == 50
