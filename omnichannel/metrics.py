@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import bytewax.operators as op
 from bytewax.connectors.kafka import KafkaSourceMessage
@@ -574,10 +574,10 @@ def counting_batch_keys(
     return build
 
 
-class _BatchKeyCounted(StatefulBatchLogic[V, W, S]):
-    """Delegates to the logic of one key; a discard takes the key off the gauge."""
+class _Counted:
+    """What both key counters delegate alike; a discard takes the key off the gauge."""
 
-    def __init__(self, logic: StatefulBatchLogic[V, W, S], gauge: Gauge) -> None:
+    def __init__(self, logic: Any, gauge: Gauge) -> None:
         self._logic = logic
         self._gauge = gauge
 
@@ -585,49 +585,32 @@ class _BatchKeyCounted(StatefulBatchLogic[V, W, S]):
         if result[1]:
             self._gauge.dec()
         return result
+
+    def on_notify(self) -> tuple[Iterable[W], bool]:
+        return self._counted(self._logic.on_notify())
+
+    def on_eof(self) -> tuple[Iterable[W], bool]:
+        return self._counted(self._logic.on_eof())
+
+    def notify_at(self) -> datetime | None:
+        return cast(datetime | None, self._logic.notify_at())
+
+    def snapshot(self) -> Any:
+        return self._logic.snapshot()
+
+
+class _BatchKeyCounted(_Counted, StatefulBatchLogic[V, W, S]):
+    """Delegates to the batch logic of one key."""
 
     def on_batch(self, values: list[V]) -> tuple[Iterable[W], bool]:
         return self._counted(self._logic.on_batch(values))
 
-    def on_notify(self) -> tuple[Iterable[W], bool]:
-        return self._counted(self._logic.on_notify())
 
-    def on_eof(self) -> tuple[Iterable[W], bool]:
-        return self._counted(self._logic.on_eof())
-
-    def notify_at(self) -> datetime | None:
-        return self._logic.notify_at()
-
-    def snapshot(self) -> S:
-        return self._logic.snapshot()
-
-
-class _KeyCounted(StatefulLogic[V, W, S]):
-    """Delegates to the logic of one key; a discard takes the key off the gauge."""
-
-    def __init__(self, logic: StatefulLogic[V, W, S], gauge: Gauge) -> None:
-        self._logic = logic
-        self._gauge = gauge
-
-    def _counted(self, result: tuple[Iterable[W], bool]) -> tuple[Iterable[W], bool]:
-        if result[1]:
-            self._gauge.dec()
-        return result
+class _KeyCounted(_Counted, StatefulLogic[V, W, S]):
+    """Delegates to the logic of one key."""
 
     def on_item(self, value: V) -> tuple[Iterable[W], bool]:
         return self._counted(self._logic.on_item(value))
-
-    def on_notify(self) -> tuple[Iterable[W], bool]:
-        return self._counted(self._logic.on_notify())
-
-    def on_eof(self) -> tuple[Iterable[W], bool]:
-        return self._counted(self._logic.on_eof())
-
-    def notify_at(self) -> datetime | None:
-        return self._logic.notify_at()
-
-    def snapshot(self) -> S:
-        return self._logic.snapshot()
 
 
 class _LagWatch:

@@ -22,7 +22,6 @@ import os
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -33,7 +32,7 @@ from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.encoding import RecordEncoder
-from omnichannel.kafka_io import OutboundRecord
+from omnichannel.kafka_io import produce
 from omnichannel.kafka_settings import client_config, kafka_brokers_from_env, producer_config
 from omnichannel.partition_ends import partition_ends
 from omnichannel.reference import reference_from_env
@@ -103,7 +102,7 @@ def run(brokers: list[str], topics: Topics, settings: AvailabilitySettings) -> t
                 routed = route_anomaly(result, topics)
             else:
                 routed = route_exception(result, topics)
-            _produce(producer, encoder.encode(routed), on_delivery)
+            produce(producer, encoder.encode(routed), on_delivery)
         producer.poll(0)
         if read_model is not None and updates:
             read_model.write_batch(updates)
@@ -185,22 +184,6 @@ def _raw(message: Message) -> RawRecord:
         timestamp_ms=timestamp if kind and timestamp > 0 else None,
         replay_count=0,
     )
-
-
-def _produce(
-    producer: Producer,
-    record: OutboundRecord,
-    on_delivery: Callable[[KafkaError | None, Message], None],
-) -> None:
-    while True:
-        try:
-            producer.produce(
-                record.topic, value=record.value, key=record.key, headers=list(record.headers),
-                on_delivery=on_delivery,
-            )  # fmt: skip
-            return
-        except BufferError:
-            producer.poll(0.1)
 
 
 def _read_model() -> ReadModelPartition | None:
