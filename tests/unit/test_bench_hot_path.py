@@ -42,7 +42,13 @@ from operators.availability.order_events import OrderStockEvent
 from operators.availability.order_stock import OrderStock
 from operators.availability.sku_stock import AvailabilitySettings
 from operators.availability.stock_changes import StockChange, stock_change
-from operators.finance.dedupe import _IDENTITY_FIELDS, content_hash_v1
+from operators.finance.dedupe import (
+    _IDENTITY_FIELDS,
+    DIGEST_V2,
+    _plain,
+    content_hash,
+    content_hash_v1,
+)
 from operators.finance.ledger import FinanceSettings, OrderLedger
 from operators.finance.logic import OrderLedgerLogic
 from operators.normalize import Normalizer
@@ -218,6 +224,20 @@ def test_the_first_content_hash_is_the_digest_it_always_was() -> None:
             content = result.model_dump(mode="json", exclude=_IDENTITY_FIELDS)
             digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
             assert content_hash_v1(result) == digest[:16]
+
+
+def test_the_v2_digest_is_the_repr_of_its_definition_walk() -> None:
+    # The walker made per contract must give the tuple `_plain` defines: the digests kept in
+    # snapshots since v2 were taken of it.
+    events = [result for result in normalized_day() if isinstance(result, OrderEvent)]
+    assert any(event.discounts for event in events)
+    assert any(line.original_order_id for event in events for line in event.lines)
+    for event in events:
+        content = tuple(
+            _plain(value) for name, value in event.__dict__.items() if name not in _IDENTITY_FIELDS
+        )
+        digest = hashlib.blake2b(repr(content).encode(), digest_size=8).hexdigest()
+        assert content_hash(event) == DIGEST_V2 + digest
 
 
 class _OlderPickler(pickle.Pickler):
