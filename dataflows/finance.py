@@ -31,7 +31,7 @@ from omnichannel.encoding import RecordEncoder
 from omnichannel.kafka_io import CheckedKafkaSink, consume_canonical
 from omnichannel.kafka_settings import kafka_brokers_from_env
 from omnichannel.partition_ends import PartitionEndsWatch
-from omnichannel.postings_sink import PostingsSink
+from omnichannel.postings_sink import Posting, PostingsSink
 from omnichannel.reference import reference_from_env
 from omnichannel.settings import env_bool, env_int, schema_registry_url_from_env
 from omnichannel.topics import Topics
@@ -71,8 +71,11 @@ def build(
     refused = metrics.tap("meter_refused", books.exceptions, metrics.postings_refused(flow.flow_id))
     summaries = metrics.tap("meter_reconciliation", books.summaries, metrics.Reconciliation())
     # Postings go once, across crashes too; the rest is at least once (and harmless twice).
+    # Each carries its entry's event time: the sink measures the ERP posting delay at commit.
     postings = op.map(
-        "encode_postings", books.entries, lambda e: encoder.encode(route_posting(e, topics))
+        "encode_postings",
+        books.entries,
+        lambda e: Posting.of(encoder.encode(route_posting(e, topics)), e),
     )
     op.output(
         "produce_postings",

@@ -3,8 +3,8 @@
 What operations and finance ask of the flows, counted where the dataflows already hold the
 answer: records in per source topic and channel, out per topic, exceptions by reason,
 duplicates, anomalies, order aging, failed postings, refund mismatches, availability latency,
-the reconciliation backlog and gap, consumer lag; and, apart, the broker's outages as the
-sinks wait them out.
+ERP posting delay, the reconciliation backlog and gap, consumer lag; and, apart, the broker's
+outages as the sinks wait them out.
 
 Counting is cheap on the hot path: a `tap` sees each batch of a stream once, tallies it in
 local dicts and adds to each labelled child once per batch; a `BatchHistogram` sorts a
@@ -84,6 +84,12 @@ AGING_BUCKETS = (
 LATENCY_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, MINUTE, 5 * MINUTE,
     15 * MINUTE, HOUR,
+)  # fmt: skip
+# From a posting committed in the epoch of its event (SNAPSHOT_INTERVAL_S, 10 s in k8s) to one
+# that waited out the finance grace (an hour by default) or a long broker outage.
+POSTING_DELAY_BUCKETS = (
+    0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0, MINUTE, 2 * MINUTE, 5 * MINUTE, 15 * MINUTE,
+    30 * MINUTE, HOUR, 2 * HOUR, 6 * HOUR, DAY,
 )  # fmt: skip
 
 
@@ -232,6 +238,13 @@ AVAILABILITY_LATENCY = BatchHistogram(
     "(replayed days are far in the past: see omni_consume_delay_seconds)",
     (),
     LATENCY_BUCKETS,
+)
+POSTING_DELAY = BatchHistogram(
+    "omni_posting_delay_seconds",
+    "ERP posting delay: wall clock when the posting's transaction committed to the postings "
+    "topic minus the event time of its newest source event (replayed days are far in the past)",
+    ("channel", "entry_type"),
+    POSTING_DELAY_BUCKETS,
 )
 CONSUME_DELAY = BatchHistogram(
     "omni_consume_delay_seconds",
@@ -401,6 +414,8 @@ def anomalies(flow: str) -> Callable[[list[Anomaly]], None]:
 
 def postings_refused(flow: str) -> Callable[[list[ExceptionRecord]], None]:
     """Counts the events finance could not post: exceptions, and failed postings, by reason."""
+    # At 0 from the start: the alert on the first posting the broker did not take sees it rise.
+    POSTINGS_FAILED.labels(flow, NOT_DELIVERED)
 
     def observe(batch: list[ExceptionRecord]) -> None:
         reasons: dict[str, int] = {}
@@ -411,6 +426,34 @@ def postings_refused(flow: str) -> Callable[[list[ExceptionRecord]], None]:
             POSTINGS_FAILED.labels(flow, reason).inc(count)
 
     return observe
+
+
+class TimedPosting(Protocol):
+    """A posting with what its delay is measured by (`omnichannel.postings_sink.Posting`)."""
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def entry_type(self) -> str: ...
+
+    @property
+    def event_time_s(self) -> float: ...
+
+
+def postings_committed(postings: Iterable[TimedPosting], committed_at_s: float) -> None:
+    """Observes the ERP posting delay of a committed transaction's postings, once per batch.
+
+    Args:
+        postings: the postings the transaction committed.
+        committed_at_s: when it committed, seconds since the Unix epoch (`time.time()`).
+    """
+    delays: dict[tuple[str, str], list[float]] = {}
+    for posting in postings:
+        key = (posting.channel, posting.entry_type)
+        delays.setdefault(key, []).append(committed_at_s - posting.event_time_s)
+    for key, values in delays.items():
+        POSTING_DELAY.labels(*key).observe_many(values)
 
 
 _OPENING = frozenset({OrderEventType.PENDING, OrderEventType.PLACED})

@@ -20,12 +20,17 @@ While the broker is away a commit is retried, every `COMMIT_TIMEOUT_S`, up to
 `KAFKA_OUTAGE_TIMEOUT_S`; a transaction the broker aborted meanwhile (it outlived
 `transaction.timeout.ms`) is sent again whole: the sink holds an epoch's records until they
 are committed.
+
+Items that are `Posting`s (an encoded record with its journal entry's channel, type and event
+time) are measured when their transaction commits: the ERP posting delay
+(`omni_posting_delay_seconds`), once per committed transaction.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import cast
 
@@ -34,6 +39,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from omnichannel import metrics
 from omnichannel.broker_outage import deliver_all, outage_timeout_from_env
+from omnichannel.contracts.journal import JournalEntry
 from omnichannel.kafka_io import OutboundRecord, produce
 from omnichannel.kafka_settings import client_config, producer_config
 from omnichannel.partitioning import partition_for
@@ -54,6 +60,23 @@ FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRO
 CLIENT_FAILURES: tuple[type[BaseException], ...] = (
     KafkaException, cast(type[BaseException], KafkaError), SystemError
 )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Posting(OutboundRecord):
+    """An encoded journal entry with what its posting delay is measured by."""
+
+    channel: str = ""
+    entry_type: str = ""
+    event_time_s: float = 0.0  # the newest source event's, in seconds since the Unix epoch
+
+    @classmethod
+    def of(cls, record: OutboundRecord, entry: JournalEntry) -> Posting:
+        """`record`, the encoding of `entry`, as a posting."""
+        return cls(
+            record.topic, record.key, record.value, record.headers,
+            entry.channel.value, entry.entry_type.value, entry.event_time.timestamp(),
+        )  # fmt: skip
 
 
 def _kafka_error(failure: BaseException | None) -> KafkaError | None:
@@ -253,6 +276,9 @@ class _PostingsPartition(StatefulSinkPartition[OutboundRecord, int]):
                 self._where, len(self._pending), time.monotonic() - started, extra=self._log,
             )  # fmt: skip
         metrics.EVENTS_OUT.labels(self._flow, self._topic).inc(len(self._pending))
+        metrics.postings_committed(
+            [item for item in self._pending if isinstance(item, Posting)], time.time()
+        )
         self._pending = []
 
     def _begin(self) -> None:

@@ -277,6 +277,10 @@ def test_availability_and_finance_metrics_while_they_run(
         assert shipped > 0
         assert books.total("omni_order_aging_seconds_sum", channel=channel) / shipped > 60
     assert books.total("omni_order_aging_seconds_count", channel="pos") == 0
+    # ERP posting delay: one observation per committed posting, each a day's replay late.
+    posted = books.total("omni_events_out_total", flow="finance", topic=topics.postings)
+    assert books.total("omni_posting_delay_seconds_count") == posted
+    assert books.total("omni_posting_delay_seconds_sum") / posted > 60
     channels = {labels["channel"] for labels in books.label_sets("omni_reconciliation_gap")}
     assert channels == {"web", "pos", "marketplace"}
     assert books.total("omni_keys_in_state", step="order_ledger") > 100

@@ -24,13 +24,16 @@ from omnichannel import metrics
 from omnichannel.contracts.anomaly import AnomalyType
 from omnichannel.contracts.common import Channel
 from omnichannel.contracts.exception_record import ExceptionReason
+from omnichannel.contracts.journal import JournalEntryType
 from omnichannel.contracts.order_event import OrderEventType
 from omnichannel.kafka_io import CheckedKafkaSink, OutboundRecord
+from omnichannel.postings_sink import Posting, PostingsSink
 from omnichannel.settings import SettingError
 from omnichannel.topics import Topics
 from tests.unit.contract_examples import (
     MARKETPLACE_OVERSELL,
     MARKETPLACE_SETTLEMENT,
+    POS_SALE_INVOICE,
     RECEIPT_MOVEMENT,
     UNKNOWN_EAN_EXCEPTION,
     WEB_AVAILABILITY,
@@ -54,6 +57,7 @@ BUSINESS_METRICS = {
     "omni_keys_in_state": "gauge",
     "omni_order_aging_seconds": "histogram",
     "omni_availability_latency_seconds": "histogram",
+    "omni_posting_delay_seconds": "histogram",
     "omni_consume_delay_seconds": "histogram",
     "omni_broker_unreachable_seconds": "gauge",
     "omni_broker_outages": "counter",
@@ -200,10 +204,99 @@ def test_anomalies_counted_by_type_with_duplicates_and_refund_mismatches_apart()
 
 def test_postings_refused_are_exceptions_and_failed_postings() -> None:
     flow = "test_refused"
+    assert (
+        REGISTRY.get_sample_value(
+            "omni_postings_failed_total", {"flow": flow, "reason": "not_delivered"}
+        )
+        is None
+    )
     out_of_order = UNKNOWN_EAN_EXCEPTION.model_copy(update={"reason": ExceptionReason.OUT_OF_ORDER})
     metrics.postings_refused(flow)([out_of_order, out_of_order])
     assert value("omni_exceptions_total", flow=flow, reason="out_of_order") == 2
     assert value("omni_postings_failed_total", flow=flow, reason="out_of_order") == 2
+    # Not delivered is there from the start, at 0: its alert sees the first one.
+    assert (
+        REGISTRY.get_sample_value(
+            "omni_postings_failed_total", {"flow": flow, "reason": "not_delivered"}
+        )
+        == 0
+    )
+
+
+def delay(name: str, **labels: str) -> float:
+    return value(f"omni_posting_delay_seconds_{name}", **labels)
+
+
+def test_posting_delay_from_the_newest_source_event_per_channel_and_entry_type() -> None:
+    invoice = Posting.of(OutboundRecord("erp.postings", b"k", b"v"), POS_SALE_INVOICE)
+    assert (invoice.key, invoice.channel, invoice.entry_type) == (b"k", "pos", "invoice")
+    assert invoice.event_time_s == POS_SALE_INVOICE.event_time.timestamp()
+    memo = Posting("erp.postings", b"m", b"v", (), "web", "credit_memo", invoice.event_time_s)
+    labels = {"channel": "pos", "entry_type": "invoice"}
+    before = delay("count", **labels), delay("sum", **labels), delay("bucket", le="5.0", **labels)
+
+    metrics.postings_committed([invoice, invoice, memo], invoice.event_time_s + 4.0)
+    assert delay("count", **labels) == before[0] + 2
+    assert delay("sum", **labels) == pytest.approx(before[1] + 8.0)
+    assert delay("bucket", le="5.0", **labels) == before[2] + 2
+    assert delay("count", channel="web", entry_type="credit_memo") >= 1
+
+
+class _TransactionalProducer:
+    """Takes records, delivers them at flush, and commits what it was given."""
+
+    def __init__(self, *_: Any) -> None:
+        self.committed: list[str] = []
+
+    def init_transactions(self, timeout: float) -> None:
+        pass
+
+    def begin_transaction(self) -> None:
+        pass
+
+    def produce(self, topic: str, **_: Any) -> None:
+        pass
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> int:
+        return 0
+
+    def commit_transaction(self, timeout: float) -> None:
+        self.committed.append("commit")
+
+
+def test_postings_sink_measures_the_delay_when_the_transaction_commits() -> None:
+    labels = {"channel": "marketplace", "entry_type": "marketplace_settlement"}
+    event_time = datetime.now(UTC) - timedelta(minutes=3)
+    entry = POS_SALE_INVOICE.model_copy(
+        update={
+            "channel": Channel.MARKETPLACE,
+            "entry_type": JournalEntryType.MARKETPLACE_SETTLEMENT,
+            "event_time": event_time,
+        }
+    )
+    postings = [Posting.of(OutboundRecord("erp.postings", b"k", b"v"), entry)] * 3
+    producer = _TransactionalProducer()
+    with (
+        mock.patch("omnichannel.postings_sink.Producer", return_value=producer),
+        mock.patch("omnichannel.postings_sink.keys_written", return_value=(set(), 0)),
+    ):
+        part = PostingsSink(["127.0.0.1:9"], "erp.postings").build_part(
+            "test_postings.produce_postings", "00000", None
+        )
+    before = [delay("count", **labels)] + [
+        delay("bucket", le=bound, **labels) for bound in ("120.0", "300.0")
+    ]
+    part.write_batch([*postings, OutboundRecord("erp.postings", b"plain", b"v")])
+    assert delay("count", **labels) == before[0]  # written, not posted yet
+    part.snapshot()
+    assert producer.committed == ["commit"]
+    # Three minutes and a moment: in the five-minute bucket, not the two-minute one.
+    assert delay("count", **labels) == before[0] + 3
+    assert delay("bucket", le="120.0", **labels) == before[1]
+    assert delay("bucket", le="300.0", **labels) == before[2] + 3
 
 
 def test_order_aging_from_placing_to_first_shipment() -> None:
