@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv up down status test test-unit test-integration chaos soak k8s bench bench-latency bench-scaling lint format demo demo-live lock clean
+.PHONY: help venv up down status test test-unit test-integration chaos soak k8s bench bench-latency bench-scaling lint format demo demo-live workbench workbench-shots lock clean
 
 help: ## list the targets and what each is for
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -77,6 +77,15 @@ demo: $(STAMP) ## generate a Black Friday, replay it through the flows without K
 demo-live: $(STAMP) ## the same day through the flows on the local Kafka and Redis (starts them)
 	$(BIN)/omni stack up
 	bash scripts/demo-live.sh
+
+workbench: $(STAMP) ## the exception workbench on the demo day at http://127.0.0.1:8088 (sign in with ops-demo or view-demo)
+	$(BIN)/omni stack up
+	bash scripts/workbench.sh
+
+workbench-shots: $(STAMP) ## screenshots of the workbench on the demo day: queue, case, reconciliation, overview (out/workbench)
+	$(BIN)/omni stack up
+	mkdir -p out; setsid bash scripts/workbench.sh >out/workbench.log 2>&1 & pid=$$!; trap 'kill -TERM -- -$$pid' EXIT; \
+	$(BIN)/python -m omnichannel.workbench.shots --url http://127.0.0.1:8088 --token ops-demo --wait 600 --out out/workbench
 
 lock: $(STAMP) ## re-pin every installed package into requirements.lock
 	$(BIN)/pip freeze --exclude-editable > requirements.lock

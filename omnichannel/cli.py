@@ -8,6 +8,7 @@ omni reference check [FILE]        check a reference data file
 omni contracts write|check|release the Avro contracts and their evolution gate
 omni generate --out DIR            generate a synthetic trading day
 omni exceptions replay             send repaired exception records back to their topics
+omni workbench [--port N]          the exception workbench, in the browser
 """
 
 from __future__ import annotations
@@ -126,6 +127,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=20261127)
     demo.add_argument("--config", type=Path, help="reference data file (default: bundled)")
 
+    workbench = commands.add_parser(
+        "workbench", help="the exception workbench and operations overview, in the browser"
+    )
+    workbench.add_argument(
+        "--port", type=int, help="port to serve on (default WORKBENCH_PORT, else 8088)"
+    )
+
     add_contracts_parser(commands)
     add_generate_parser(commands)
     add_availability_parser(commands)
@@ -174,7 +182,16 @@ def _run(args: argparse.Namespace) -> int:
         return _replay(args.input_dir, args.output_dir, args.config, args.workers, args.coalesce_ms)
     if args.command == "availability":
         return run_availability(args)
+    if args.command == "workbench":
+        return _workbench(args.port)
     raise AssertionError(f"argparse let an unknown command through: {args.command}")
+
+
+def _workbench(port: int | None) -> int:
+    # Imported here: the web stack is only loaded by the command that serves it.
+    from omnichannel.workbench.app import main as serve_workbench
+
+    return serve_workbench(port)
 
 
 def _stack(action: str) -> int:
@@ -209,6 +226,7 @@ def _project_topics(which: str = "all") -> list[str]:
         ],
         "outputs": [
             topics.exceptions,
+            topics.exceptions_audit,
             topics.anomalies,
             topics.postings,
             topics.reconciliation,

@@ -46,15 +46,32 @@ def choose(
     for record in records:
         wanted = reasons is None or record.reason in reasons
         if wanted and normalizer is not None:
-            raw = RawRecord(
-                record.source.topic,
-                record.source.partition,
-                record.source.offset,
-                record.raw_key,
-                record.raw_value,
-            )
-            wanted = not isinstance(normalizer.normalize(raw, now), ExceptionRecord)
+            wanted = still_refused(record, normalizer, now) is None
         yield record, wanted
+
+
+def still_refused(
+    record: ExceptionRecord, normalizer: Normalizer, now: datetime
+) -> ExceptionRecord | None:
+    """The exception record normalization would make of the record again, with the reference
+    data the normalizer holds; None when it now maps to a canonical event."""
+    raw = RawRecord(
+        record.source.topic,
+        record.source.partition,
+        record.source.offset,
+        record.raw_key,
+        record.raw_value,
+    )
+    again = normalizer.normalize(raw, now)
+    return again if isinstance(again, ExceptionRecord) else None
+
+
+def replay_headers(record: ExceptionRecord) -> list[tuple[str, str | bytes | None]]:
+    """The headers a replayed record carries: its replay count, and the case it replays."""
+    return [
+        (REPLAY_COUNT_HEADER, str(record.replay_count + 1).encode()),
+        (EXCEPTION_ID_HEADER, record.exception_id.encode()),
+    ]
 
 
 def read_exceptions(
@@ -125,10 +142,7 @@ def replay(
             record.source.topic,
             key=record.raw_key,
             value=record.raw_value,
-            headers=[
-                (REPLAY_COUNT_HEADER, str(record.replay_count + 1).encode()),
-                (EXCEPTION_ID_HEADER, record.exception_id.encode()),
-            ],
+            headers=replay_headers(record),
             on_delivery=on_delivery,
         )
         producer.poll(0)

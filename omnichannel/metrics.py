@@ -48,7 +48,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from omnichannel.contracts.anomaly import Anomaly, AnomalyType
 from omnichannel.contracts.availability import AvailabilityUpdate
-from omnichannel.contracts.common import Contract
+from omnichannel.contracts.common import Channel, Contract
 from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.order_event import OrderEvent, OrderEventType
@@ -317,6 +317,9 @@ def consumed(flow: str) -> Callable[[list[SourceMessage]], None]:
             if stamp is not None and stamp[0]:
                 delays.setdefault(topic, []).append(now - stamp[1] * 0.001)
         for (topic, partition), offset in newest.items():
+            if (flow, topic, partition) not in _positions:
+                # At 0 from the first record read: a stall is a rise, not a series appearing.
+                SOURCE_STALLS.labels(flow, topic)
             _positions[flow, topic, partition] = offset + 1
         for topic, values in delays.items():
             CONSUME_DELAY.labels(flow, topic).observe_many(values)
@@ -416,6 +419,9 @@ def postings_refused(flow: str) -> Callable[[list[ExceptionRecord]], None]:
     """Counts the events finance could not post: exceptions, and failed postings, by reason."""
     # At 0 from the start: the alert on the first posting the broker did not take sees it rise.
     POSTINGS_FAILED.labels(flow, NOT_DELIVERED)
+    # Refund mismatches too (counted from finance's anomalies): a quiet day charts as 0.
+    for channel in Channel:
+        REFUND_MISMATCHES.labels(flow, channel.value)
 
     def observe(batch: list[ExceptionRecord]) -> None:
         reasons: dict[str, int] = {}

@@ -28,6 +28,7 @@ class Topics(BaseModel):
     canonical_movements: str = "canonical.movements"
     canonical_settlements: str = "canonical.settlements"
     exceptions: str = "integration.exceptions"
+    exceptions_audit: str = "integration.exceptions.audit"
     anomalies: str = "integration.anomalies"
     postings: str = "erp.postings"
     reconciliation: str = "finance.reconciliation"

@@ -11,6 +11,8 @@ omni=.venv/bin/omni
 python=.venv/bin/python
 
 $omni topics create --partitions 3 --recreate
+# The workbench's day (scripts/workbench.sh) was on the topics just recreated: it starts afresh.
+rm -rf .stack/workbench
 $omni generate --kafka "$KAFKA_BOOTSTRAP_SERVERS" --events "${DEMO_EVENTS:-20000}" --seed 20261127
 echo "normalization flow..."
 NORMALIZE_TAIL=false $python -m bytewax.run dataflows.normalization:flow

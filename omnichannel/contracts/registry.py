@@ -5,6 +5,7 @@ from __future__ import annotations
 from omnichannel.contracts.anomaly import Anomaly
 from omnichannel.contracts.availability import AvailabilityUpdate
 from omnichannel.contracts.common import Contract
+from omnichannel.contracts.exception_audit import ExceptionAudit
 from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.journal import JournalEntry
@@ -23,5 +24,6 @@ CONTRACTS: dict[str, type[Contract]] = {
         Anomaly,
         ExceptionRecord,
         ReconciliationSummary,
+        ExceptionAudit,
     )
 }

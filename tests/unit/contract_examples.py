@@ -2,7 +2,8 @@
 
 The web order #1001, the settlement report 11814637441, the WMS receipt WMS-7781-002 and the
 POS receipt S-014:88121 appear as the adapters map them; the journal entry is that POS sale's
-invoice, the availability update and the anomaly are what the flows would publish about them.
+invoice, the availability update and the anomaly are what the flows would publish about them;
+the audit event is the workbench's outcome of replaying that receipt's unknown-EAN exception.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from decimal import Decimal
 from omnichannel.contracts.anomaly import Anomaly, AnomalyType
 from omnichannel.contracts.availability import AvailabilityUpdate
 from omnichannel.contracts.common import Channel, Contract, SourceCoordinates
+from omnichannel.contracts.exception_audit import AuditAction, ExceptionAudit, ReplayOutcome
 from omnichannel.contracts.exception_record import ExceptionReason, ExceptionRecord
 from omnichannel.contracts.inventory import InventoryMovement, MovementType
 from omnichannel.contracts.journal import JournalEntry, JournalEntryType, JournalLine
@@ -202,6 +204,27 @@ UNKNOWN_EAN_EXCEPTION = ExceptionRecord(
     detected_at=datetime(2026, 11, 27, 9, 2, 45, 120553, tzinfo=UTC),
 )
 
+# The unknown-EAN sale was replayed to orders.pos offset 1402, and failed there again.
+EXCEPTION_AUDIT = ExceptionAudit(
+    audit_id="outcome:orders.pos:0:1187:orders.pos:0:1402",
+    exception_id="orders.pos:0:1187",
+    action=AuditAction.OUTCOME,
+    actor="workbench",
+    actor_groups=[],
+    role="system",
+    at=datetime(2026, 11, 27, 10, 31, 7, 402118, tzinfo=UTC),
+    expected_status="replay_pending",
+    replayed_to=SourceCoordinates(
+        topic="orders.pos",
+        partition=0,
+        offset=1402,
+        key="S-014:88121",
+        timestamp=datetime(2026, 11, 27, 10, 31, 5, 880000, tzinfo=UTC),
+    ),
+    outcome=ReplayOutcome.FAILED_AGAIN,
+    outcome_detail="unknown_ean: lines.0.ean: EAN 0000000000000 is not in the catalog",
+)
+
 WEB_HOUR = ReconciliationSummary(
     channel=Channel.WEB,
     currency="USD",
@@ -231,5 +254,6 @@ EXAMPLES: dict[str, Contract] = {
         MARKETPLACE_OVERSELL,
         UNKNOWN_EAN_EXCEPTION,
         WEB_HOUR,
+        EXCEPTION_AUDIT,
     )
 }

@@ -1,6 +1,7 @@
 """The Kubernetes manifests (k8s/): the base and each overlay render with kustomize, every
 resource is valid for the Kubernetes version we target, and what must agree does agree: peers
-and replicas, ports and probes, volumes and recovery settings, secrets, alerts and metrics.
+and replicas, ports and probes, volumes and recovery settings, secrets, alerts and metrics,
+the workbench's settings, network reach and dashboards.
 The pods' entrypoint, run-flow.sh, runs here too: with `omni` stood in for, and on real Bytewax
 recovery across two processes.
 """
@@ -21,8 +22,11 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 from kubernetes_validate import utils as kubernetes_schemas  # type: ignore[import-untyped]
 
+from omnichannel.dashboards import DASHBOARDS
 from omnichannel.recovery import FLOWS
 from omnichannel.reference import DEFAULT_REFERENCE_FILE, load_reference
+from omnichannel.workbench.operations import check_metrics_url
+from omnichannel.workbench.settings import WorkbenchSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
@@ -47,6 +51,13 @@ KAFKA_SETTINGS = (
     "KAFKA_SSL_CA_LOCATION",
 )
 CUSTOM_GROUP = "monitoring.coreos.com/"
+WORKBENCH = "omni-workbench"
+PROXY_NAMESPACE = "ingress-nginx"
+# What the Secrets hold in a cluster, for the keys a pod cannot start without.
+SECRET_STAND_INS = {
+    ("omni-kafka", "bootstrap-servers"): "kafka-0.kafka:9092",
+    ("omni-workbench", "secret"): "s" * 64,
+}
 
 Resource = dict[str, Any]
 
@@ -99,7 +110,8 @@ def mounted(statefulset: Resource, path: str) -> Resource:
     """The pod volume (or claim template) mounted at `path`."""
     (name,) = (m["name"] for m in container(statefulset)["volumeMounts"] if m["mountPath"] == path)
     spec = statefulset["spec"]
-    claims = [{"name": c["metadata"]["name"], "claim": c} for c in spec["volumeClaimTemplates"]]
+    templates = spec.get("volumeClaimTemplates", [])  # a Deployment has none
+    claims = [{"name": c["metadata"]["name"], "claim": c} for c in templates]
     (volume,) = (v for v in [*spec["template"]["spec"]["volumes"], *claims] if v["name"] == name)
     return volume  # type: ignore[no-any-return]
 
@@ -355,6 +367,138 @@ def test_image_runs_as_the_pods_user(manifests: dict[str, list[Resource]]) -> No
             uid,
             gid,
         )
+
+
+def workbench(resources: list[Resource]) -> Resource:
+    return named(resources, "Deployment")[WORKBENCH]
+
+
+def test_workbench_runs_restricted(resources: list[Resource]) -> None:
+    deployment = workbench(resources)
+    pod = deployment["spec"]["template"]["spec"]
+    security = container(deployment)["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (user,) = re.findall(r"^USER (\S+)$", (ROOT / "Containerfile").read_text(), re.MULTILINE)
+    assert f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}" == user
+    assert pod["automountServiceAccountToken"] is False
+    account = named(resources, "ServiceAccount")[pod["serviceAccountName"]]
+    assert account["automountServiceAccountToken"] is False
+    assert "emptyDir" in mounted(deployment, "/tmp")
+    resources_ = container(deployment)["resources"]
+    assert set(resources_["requests"]) == set(resources_["limits"]) == {"cpu", "memory"}
+    assert deployment["spec"]["replicas"] == 1
+    assert selects(deployment["spec"]["selector"], pod_labels(deployment))
+
+
+def test_workbench_probes_and_service(resources: list[Resource]) -> None:
+    deployment = workbench(resources)
+    served = container(deployment)
+    variables = env(deployment)
+    assert {port["name"]: port["containerPort"] for port in served["ports"]} == {"http": 8088}
+    assert int(variables["WORKBENCH_PORT"]["value"]) == 8088
+    assert variables["WORKBENCH_HOST"]["value"] == "0.0.0.0"
+    assert served["command"] == ["omni", "workbench"]
+    assert served["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert served["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    service = named(resources, "Service")[WORKBENCH]
+    assert selects({"matchLabels": service["spec"]["selector"]}, pod_labels(deployment))
+    (port,) = service["spec"]["ports"]
+    assert port["targetPort"] == "http"
+
+
+def test_workbench_settings_pass_its_own_checks(resources: list[Resource], tmp_path: Path) -> None:
+    """The environment Kubernetes gives the container, as `omni workbench` checks it at start:
+    literal values, the Secrets' required keys (stood in for), the reference data as mounted."""
+    deployment = workbench(resources)
+    environment: dict[str, str] = {}
+    for name, variable in env(deployment).items():
+        if "value" in variable:
+            environment[name] = variable["value"]
+            continue
+        secret = variable["valueFrom"]["secretKeyRef"]
+        if not secret.get("optional", False):
+            environment[name] = SECRET_STAND_INS[secret["name"], secret["key"]]
+    for name in (*KAFKA_SETTINGS, "WORKBENCH_SECRET"):
+        assert "secretKeyRef" in env(deployment)[name]["valueFrom"], name
+    path = Path(environment["REFERENCE_DATA"])
+    source = mounted(deployment, str(path.parent))["configMap"]["name"]
+    copy = tmp_path / path.name
+    copy.write_text(named(resources, "ConfigMap")[source]["data"][path.name], encoding="utf-8")
+    assert load_reference(copy).all_skus
+    environment["REFERENCE_DATA"] = str(copy)
+
+    settings = WorkbenchSettings.from_env(environment)
+    assert settings.trust_proxy_headers is True
+    assert (settings.user_header, settings.groups_header) == (
+        "X-Forwarded-User",
+        "X-Forwarded-Groups",
+    )
+    assert settings.operator_groups == {"finance-ops"}
+    assert settings.viewer_groups == {"finance", "support"}
+    assert not settings.tokens, "no static tokens behind the proxy"
+
+
+def test_workbench_scrapes_every_process_of_every_flow(resources: list[Resource]) -> None:
+    urls = env(workbench(resources))["WORKBENCH_METRICS_URLS"]["value"].split(",")
+    expected = []
+    for flow in FLOWS:
+        statefulset = flow_set(resources, flow)
+        service = named(resources, "Service")[statefulset["spec"]["serviceName"]]
+        # Headless: its name resolves to every process, and dns+ scrapes each of them.
+        assert service["spec"]["clusterIP"] == "None"
+        (port,) = (p for p in container(statefulset)["ports"] if p["name"] == "metrics")
+        expected.append(f"dns+http://{service['metadata']['name']}:{port['containerPort']}/metrics")
+    assert urls == expected
+    for url in urls:
+        check_metrics_url(url)
+
+
+def test_workbench_network_policy(resources: list[Resource]) -> None:
+    policies = list(named(resources, "NetworkPolicy").values())
+    deployment = workbench(resources)
+    labels = pod_labels(deployment)
+    ports = {p["name"] for p in container(deployment)["ports"]}
+    ports |= {p["containerPort"] for p in container(deployment)["ports"]}
+    # In: only the ingress controller's namespace, on the HTTP port (rules of the flows'
+    # policies that select every pod of the project name ports the workbench does not have).
+    reaching = [r for r in allowed(policies, labels, "ingress") if ports_of([r]) & ports]
+    assert reaching == [
+        {
+            "from": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": PROXY_NAMESPACE}
+                    }
+                }
+            ],
+            "ports": [{"port": "http", "protocol": "TCP"}],
+        }
+    ]
+    egress = allowed(policies, labels, "egress")
+    assert {53, 9092} <= ports_of(egress)
+    for flow in FLOWS:
+        statefulset = flow_set(resources, flow)
+        flow_labels = pod_labels(statefulset)
+        (metrics_port,) = (p for p in container(statefulset)["ports"] if p["name"] == "metrics")
+        # Out to the flow's metrics port, and the flow lets it in there.
+        assert metrics_port["containerPort"] in ports_of(with_pods(egress, "to", flow_labels))
+        admitted = with_pods(allowed(policies, flow_labels, "ingress"), "from", labels)
+        assert ports_of(admitted) == {"metrics"}, flow
+
+
+def test_dashboards_are_provisioned_for_grafana(resources: list[Resource]) -> None:
+    configmaps = named(resources, "ConfigMap").values()
+    (provisioned,) = (
+        c for c in configmaps if c["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
+    )
+    assert provisioned["metadata"]["name"] == "omni-grafana-dashboards"  # no hash suffix
+    assert provisioned["data"] == {d.file_name: d.json() for d in DASHBOARDS}
 
 
 ECHO_OMNI = '#!/bin/sh\necho omni "$@"\n'
