@@ -82,9 +82,9 @@ workbench: $(STAMP) ## the exception workbench on the demo day at http://127.0.0
 	$(BIN)/omni stack up
 	bash scripts/workbench.sh
 
-workbench-shots: $(STAMP) ## screenshots of the workbench on the demo day: queue, case, reconciliation, overview (out/workbench)
+workbench-shots: $(STAMP) ## screenshots of the workbench on a fresh demo day: queue, case, reconciliation, overview (out/workbench)
 	$(BIN)/omni stack up
-	mkdir -p out; setsid bash scripts/workbench.sh >out/workbench.log 2>&1 & pid=$$!; trap 'kill -TERM -- -$$pid' EXIT; \
+	rm -rf .stack/workbench; mkdir -p out; setsid bash scripts/workbench.sh >out/workbench.log 2>&1 & pid=$$!; trap 'kill -TERM -- -$$pid' EXIT; \
 	$(BIN)/python -m omnichannel.workbench.shots --url http://127.0.0.1:8088 --token ops-demo --wait 600 --out out/workbench
 
 lock: $(STAMP) ## re-pin every installed package into requirements.lock

@@ -739,6 +739,8 @@ def serve_from_env(flow: str) -> int | None:
         cache = Path(tempfile.gettempdir()) / f"omni-dataflow-api-{flow}"
         cache.mkdir(exist_ok=True)
         os.environ.setdefault("BYTEWAX_DATAFLOW_API_CACHE_PATH", str(cache))
+        # At 0 from the start: a scrape names its flow before the first record comes.
+        EVENTS_PROCESSED.labels(flow)
         watch = _LagWatch(flow, kafka_brokers_from_env(), interval)
         watch.start()
         atexit.register(watch.stop)

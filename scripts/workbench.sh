@@ -15,13 +15,6 @@ if [ ! -f "$state/day" ]; then
   $omni topics create --partitions 3 --recreate
   rm -rf "$state/recovery"
   $omni generate --kafka "$KAFKA_BOOTSTRAP_SERVERS" --events "${DEMO_EVENTS:-20000}" --seed 20261127
-  # Through every flow to its end first, so that the workbench opens on the whole day; the
-  # flows below resume from these runs' snapshots.
-  for flow in normalization availability finance; do
-    echo "$flow flow over the day..."
-    RECOVERY_DIR="$state/recovery/$flow" METRICS_PORT=0 NORMALIZE_TAIL=false \
-      AVAILABILITY_TAIL=false FINANCE_TAIL=false $omni run "$flow" >"$state/logs/$flow.day.log" 2>&1
-  done
   date -u +%FT%TZ >"$state/day"
 fi
 
@@ -36,13 +29,33 @@ trap stop_flows EXIT
 port=9101
 urls=()
 for flow in normalization availability finance; do
-  RECOVERY_DIR="$state/recovery/$flow" METRICS_PORT=$port \
+  RECOVERY_DIR="$state/recovery/$flow" METRICS_PORT=$port METRICS_LAG_INTERVAL_S=2 \
     $omni run "$flow" >"$state/logs/$flow.log" 2>&1 &
   flows+=($!)
   urls+=("http://127.0.0.1:$port/metrics")
   port=$((port + 1))
 done
-echo "flows tailing the demo day, logs in $state/logs/"
+echo "flows tailing the demo day, logs in $state/logs/; waiting for them to catch up..."
+
+# Caught up: every flow serves its consumer lag and it is 0 on all three, twice in a row.
+caught_up() {
+  local url
+  for url in "${urls[@]}"; do
+    curl -sf "$url" | awk '/^omni_consumer_lag_records\{/ {n++; s += $2} END {exit !(n > 0 && s == 0)}' ||
+      return 1
+  done
+}
+deadline=$((SECONDS + 600))
+until caught_up && sleep 3 && caught_up; do
+  for pid in "${flows[@]}"; do
+    kill -0 "$pid" 2>/dev/null || { echo "a flow stopped: see $state/logs/" >&2; exit 1; }
+  done
+  if ((SECONDS > deadline)); then
+    echo "the flows did not catch up within 600 s: see $state/logs/" >&2
+    exit 1
+  fi
+  sleep 2
+done
 
 export WORKBENCH_METRICS_URLS="${WORKBENCH_METRICS_URLS:-$(IFS=,; echo "${urls[*]}")}"
 export WORKBENCH_TOKENS="${WORKBENCH_TOKENS:-ops-demo=anna.ops:operator,view-demo=ben.support:viewer}"

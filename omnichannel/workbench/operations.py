@@ -111,6 +111,15 @@ class Quantiles:
     p50: float | None
     p95: float | None
     p99: float | None
+    ceiling: float | None = None  # the highest finite bucket bound: a quantile there is "at least"
+
+    def shown(self, name: str) -> str:
+        """A quantile (`p50`, `p95`, `p99`) as people read it; `>= 1 h` where it fell beyond
+        the highest finite bucket (a histogram cannot say how far beyond)."""
+        value: float | None = getattr(self, name)
+        if value is not None and self.ceiling is not None and value >= self.ceiling:
+            return f">= {format_duration(self.ceiling)}"
+        return format_duration(value)
 
 
 def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float | None:
@@ -145,11 +154,13 @@ def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float | None
 
 
 def quantiles(buckets: Mapping[float, float]) -> Quantiles:
+    finite = [bound for bound in buckets if math.isfinite(bound)]
     return Quantiles(
         observations=max(buckets.values(), default=0.0),
         p50=histogram_quantile(0.5, buckets),
         p95=histogram_quantile(0.95, buckets),
         p99=histogram_quantile(0.99, buckets),
+        ceiling=max(finite, default=None),
     )
 
 

@@ -25,6 +25,7 @@ from omnichannel.workbench.operations import (
     check_metrics_url,
     format_duration,
     histogram_quantile,
+    quantiles,
     parse_metrics,
     sparkline_svg,
     trends,
@@ -161,6 +162,15 @@ def test_quantiles_as_prometheus_computes_them(
     q: float, buckets: dict[float, float], expected: float | None
 ) -> None:
     assert histogram_quantile(q, buckets) == expected
+
+
+def test_a_quantile_beyond_the_highest_bucket_reads_as_at_least_that() -> None:
+    # A replayed day's postings, a week after their events: past the one-day bucket.
+    delay = quantiles({3600.0: 2, 86400.0: 2, INF: 10})
+    assert delay.ceiling == 86400.0
+    assert (delay.shown("p50"), delay.shown("p95")) == (">= 1 d", ">= 1 d")
+    assert quantiles({1.0: 10, 2.0: 20, INF: 20}).shown("p50") == "1 s"
+    assert quantiles({1.0: 0, INF: 0}).shown("p99") == "-"
 
 
 def test_buckets_of_several_processes_add_up() -> None:
