@@ -25,8 +25,8 @@ from omnichannel.workbench.operations import (
     check_metrics_url,
     format_duration,
     histogram_quantile,
-    quantiles,
     parse_metrics,
+    quantiles,
     sparkline_svg,
     trends,
 )
