@@ -221,6 +221,14 @@ def test_postings_refused_are_exceptions_and_failed_postings() -> None:
         )
         == 0
     )
+    # As are refund mismatches, per channel: a dashboard's panel has data before the first.
+    for channel in Channel:
+        assert (
+            REGISTRY.get_sample_value(
+                "omni_refund_mismatches_total", {"flow": flow, "channel": channel.value}
+            )
+            == 0
+        )
 
 
 def delay(name: str, **labels: str) -> float:
