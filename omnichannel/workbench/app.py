@@ -76,7 +76,7 @@ from omnichannel.workbench.records import (
 )
 from omnichannel.workbench.rendering import SecurityHeaders, template_environment
 from omnichannel.workbench.settings import WorkbenchSettings
-from omnichannel.workbench.store import AuditWriteError, CaseStore, ReplaySummary
+from omnichannel.workbench.store import AuditWriteError, CaseStore, RefusedAudit, ReplaySummary
 
 logger = logging.getLogger(__name__)
 # The single-case actions, by the path's last segment.
@@ -119,6 +119,8 @@ class CaseKeeper(Protocol):
     ) -> ExceptionAudit: ...
 
     def replay(self, actor: Any, exception_ids: list[str]) -> ReplaySummary: ...
+
+    def refused_audit(self) -> list[RefusedAudit]: ...
 
 
 class OrderRecords(Protocol):
@@ -400,6 +402,7 @@ class Workbench:
             backlog=self.records.order_backlog(now),
             buckets=AGE_BUCKETS,
             oldest_open_age=oldest,
+            refused_audit=self.store.refused_audit(),
             spark=spark,
         )
 

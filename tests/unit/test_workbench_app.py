@@ -30,11 +30,19 @@ from omnichannel.settings import SettingError
 from omnichannel.topics import Topics
 from omnichannel.workbench.app import create_app
 from omnichannel.workbench.auth import CSRF_COOKIE, SESSION_COOKIE
-from omnichannel.workbench.cases import Actor, Case, CaseBook, CaseFilter, CaseStatus, Resolution
+from omnichannel.workbench.cases import (
+    Actor,
+    Case,
+    CaseBook,
+    CaseFilter,
+    CaseStatus,
+    Resolution,
+    Role,
+)
 from omnichannel.workbench.operations import Overview
 from omnichannel.workbench.records import RecordIndex
 from omnichannel.workbench.settings import WorkbenchSettings, parse_tokens
-from omnichannel.workbench.store import ReplaySummary
+from omnichannel.workbench.store import RefusedAudit, ReplaySummary
 from tests.unit import channel_examples
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -42,6 +50,7 @@ SECRET = "a-test-secret-long-enough-to-sign"
 OPERATOR = {"Authorization": "Bearer op-token"}
 VIEWER = {"Authorization": "Bearer view-token"}
 TOPICS = Topics()
+ANA = Actor("ana", ("finance-ops",), Role.OPERATOR)
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -88,6 +97,12 @@ class BookStore:
                 self.book.apply(event)
                 summary.sent.append(exception_id)
         return summary
+
+    def refused_audit(self) -> list[RefusedAudit]:
+        with self.lock:
+            return [
+                RefusedAudit(0, n, why, event) for n, (event, why) in enumerate(self.book.refused)
+            ]
 
 
 @dataclass
@@ -562,6 +577,20 @@ def test_settlements_and_operations_render_empty(client: TestClient) -> None:
     overview = client.get("/operations", headers=VIEWER)
     assert overview.status_code == 200
     assert "WORKBENCH_METRICS_URLS" in overview.text
+
+
+def test_a_refused_audit_record_is_shown_on_the_overview(
+    client: TestClient, store: BookStore
+) -> None:
+    assert "Audit records refused" not in client.get("/operations", headers=VIEWER).text
+    reopen = store.book.decide(ANA, "case-orders.pos-1", AuditAction.ASSIGN, now=NOW)
+    forged = reopen.model_copy(update={"audit_id": "forged", "action": AuditAction.REOPEN})
+    store.book.fold(forged)  # a reopen of a case that is open: refused, nothing changed
+    store.book.refuse(None, "not an ExceptionAudit: garbage")
+    overview = client.get("/operations", headers=VIEWER).text
+    assert "Audit records refused (2)" in overview
+    assert "not an ExceptionAudit: garbage" in overview
+    assert store.book.get("case-orders.pos-1").status is CaseStatus.OPEN  # type: ignore[union-attr]
 
 
 def test_pages_carry_security_headers(client: TestClient) -> None:
