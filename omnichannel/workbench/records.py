@@ -6,8 +6,8 @@ reconciliation with the orders behind a gap, and the marketplace settlements wit
 paid and why. `SystemRecords` reads the topics holding those (`canonical.orders`,
 `canonical.settlements`, `erp.postings` (committed transactions only), `integration.anomalies`,
 `finance.reconciliation`) from their beginning in a daemon thread, and keeps following them;
-`RecordIndex`, pure, keeps what the pages ask for. The two reading helpers, `follow_from` (a
-topic to its end now) and `follow` (onwards), serve the case store too.
+`RecordIndex`, pure, keeps what the pages ask for. It reads them as the case store does
+(`omnichannel.workbench.following`).
 
 Memory: the index keeps every canonical order event whole (its contract), every posting and
 every anomaly, by correlation id. A demo day (20k inputs, 17k canonical events) takes about
@@ -19,17 +19,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
-    KafkaException,
     Message,
     TopicPartition,
 )
@@ -43,8 +38,8 @@ from omnichannel.contracts.reconciliation import ReconciliationSummary
 from omnichannel.contracts.settlement import Settlement
 from omnichannel.kafka_settings import client_config
 from omnichannel.reference import ReferenceData, reference_from_env
-from omnichannel.topic_reader import read_to_end
 from omnichannel.topics import Topics
+from omnichannel.workbench.following import Follower, follow, follow_from
 from operators.finance.postings import balanced, settlement_entry
 from operators.finance.reconciliation import HOUR
 from operators.finance.settlements import settlement_digest, settlement_key
@@ -314,68 +309,7 @@ class RecordIndex:
         return Backlog(as_of=now, counts=counts, oldest=oldest)
 
 
-Handler = Callable[[Message], None]
-
-
-def follow_from(
-    config: dict[str, str], topic: str, handle: Handler, timeout_s: float = 600
-) -> list[TopicPartition]:
-    """Hand every committed record of the topic, up to its end now, to `handle`; return the
-    positions to follow it on from (after the last record read; the beginning of a partition
-    that held none)."""
-    following: dict[int, int] = {}
-    try:
-        for message in read_to_end(config, topic, timeout_s=timeout_s):
-            handle(message)
-            partition, offset = message.partition(), message.offset()
-            if partition is not None and offset is not None:
-                following[partition] = offset + 1
-    except KafkaException as exc:
-        raise RuntimeError(f"{topic}: {exc} (are the project's topics created?)") from exc
-    consumer = Consumer({**config, "group.id": f"omni.workbench.{uuid.uuid4().hex[:8]}"})
-    try:
-        partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
-    finally:
-        consumer.close()
-    return [TopicPartition(topic, p, following.get(p, OFFSET_BEGINNING)) for p in partitions]
-
-
-def follow(
-    config: dict[str, str],
-    positions: list[TopicPartition],
-    handle: Handler,
-    stopping: threading.Event,
-    after_batch: Callable[[], None] | None = None,
-) -> None:
-    """Hand each committed record from `positions` on to `handle`, as it arrives, until
-    `stopping` is set; `after_batch` is called after each poll, whether it read or not."""
-    consumer = Consumer(
-        {
-            **config,
-            "group.id": f"omni.workbench.{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            # A reader for people: records retention removed are gone, the rest still show.
-            "auto.offset.reset": "earliest",
-        }
-    )
-    try:
-        consumer.assign(positions)
-        while not stopping.is_set():
-            messages = consumer.consume(num_messages=500, timeout=0.5)
-            for message in messages:
-                error = message.error()
-                if error is None:
-                    handle(message)
-                elif error.code() != KafkaError._PARTITION_EOF:
-                    logger.warning("%s: %s", message.topic(), error)
-            if after_batch is not None:
-                after_batch()
-    finally:
-        consumer.close()
-
-
-class SystemRecords:
+class SystemRecords(Follower):
     """The record index kept in step with the topics, by a daemon thread.
 
     `ready()` once every topic was read to the end it had at start; the index keeps following
@@ -390,11 +324,11 @@ class SystemRecords:
         schema_registry_url: str | None = None,
         reference: ReferenceData | None = None,
     ) -> None:
+        super().__init__("workbench-records", "the system's records")
         self._config = client_config(brokers)
         self.index = RecordIndex(reference or reference_from_env())
         self.lock = threading.RLock()
         self.undecodable = 0
-        self.failure: str | None = None
         self._adders: dict[str, tuple[RecordCodec[Contract], Callable[[Contract], None]]] = {}
         wanted: Iterable[tuple[str, type[Contract], Callable[..., None]]] = (
             (topics.canonical_orders, OrderEvent, self.index.add_event),
@@ -405,35 +339,13 @@ class SystemRecords:
         )
         for topic, model, add in wanted:
             self._adders[topic] = (codec_for(model, schema_registry_url, topic), add)
-        self._ready = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="workbench-records", daemon=True)
-        self._thread.start()
-
-    def ready(self) -> bool:
-        return self._ready.is_set()
-
-    def wait_ready(self, timeout_s: float) -> bool:
-        return self._ready.wait(timeout_s)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        try:
-            positions: list[TopicPartition] = []
-            for topic in self._adders:
-                positions += follow_from(self._config, topic, self._add)
-            self._ready.set()
-            follow(self._config, positions, self._add, self._stopping)
-        except Exception as exc:  # a thread's end is reported (failure), not lost
-            self.failure = f"{type(exc).__name__}: {exc}"
-            logger.exception("the workbench stopped following the system's records")
+    def follow_topics(self) -> None:
+        positions: list[TopicPartition] = []
+        for topic in self._adders:
+            positions += follow_from(self._config, topic, self._add)
+        self.became_ready()
+        follow(self._config, positions, self._add, self.stopping)
 
     def _add(self, message: Message) -> None:
         topic = message.topic() or ""

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -32,19 +33,18 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from omnichannel.codec import RecordCodec, codec_for
-from omnichannel.contracts.common import Contract, SourceCoordinates
+from omnichannel.codec import codec_for
+from omnichannel.contracts.common import SourceCoordinates
 from omnichannel.contracts.exception_audit import AuditAction, ExceptionAudit, ReplayOutcome
 from omnichannel.contracts.exception_record import ExceptionRecord
-from omnichannel.contracts.inventory import InventoryMovement
-from omnichannel.contracts.order_event import OrderEvent
-from omnichannel.contracts.settlement import Settlement
+from omnichannel.decoding import CanonicalDecoder, View
 from omnichannel.exception_replay import replay_headers, still_refused
 from omnichannel.kafka_settings import client_config, producer_config
 from omnichannel.reference import load_reference
 from omnichannel.topics import Topics
 from omnichannel.workbench.cases import Actor, CaseBook, TransitionError
-from omnichannel.workbench.records import follow, follow_from
+from omnichannel.workbench.following import Follower, follow, follow_from
+from operators.adapters.raw import RawRecord
 from operators.normalize import Normalizer
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class _Delivery:
     landed: SourceCoordinates | None = None
 
 
-class CaseStore:
+class CaseStore(Follower):
     """The CaseBook kept in step with the exception and audit topics."""
 
     def __init__(
@@ -100,9 +100,16 @@ class CaseStore:
         schema_registry_url: str | None = None,
         reference_file: Path | None = None,
     ) -> None:
+        # start() rebuilds the book from both topics, then follows them (and the canonical
+        # topics) in a daemon thread; ready() once the rebuild is done.
+        super().__init__("workbench-cases", "the exception topics")
         self.topics = topics
+        self._canonical_topics = (
+            topics.canonical_orders,
+            topics.canonical_movements,
+            topics.canonical_settlements,
+        )
         self.lock = threading.RLock()
-        self.failure: str | None = None
         self._book = CaseBook(topics)
         self._config = client_config(brokers)
         self._reference_file = reference_file
@@ -111,21 +118,16 @@ class CaseStore:
         )
         self._exceptions = codec_for(ExceptionRecord, schema_registry_url, topics.exceptions)
         self._audit = codec_for(ExceptionAudit, schema_registry_url, topics.exceptions_audit)
-        self._canonical: dict[str, RecordCodec[Contract]] = {
-            topics.canonical_orders: codec_for(
-                OrderEvent, schema_registry_url, topics.canonical_orders
-            ),
-            topics.canonical_movements: codec_for(
-                InventoryMovement, schema_registry_url, topics.canonical_movements
-            ),
-            topics.canonical_settlements: codec_for(
-                Settlement, schema_registry_url, topics.canonical_settlements
-            ),
-        }
+        # Only where each canonical record came from is read; the rest is skipped unread.
+        self._canonical = CanonicalDecoder(
+            topics,
+            schema_registry_url,
+            dict.fromkeys(self._canonical_topics, SOURCE_ONLY),
+        )
         self._handlers: dict[str, Callable[[Message], None]] = {
             topics.exceptions: self._read_exception,
             topics.exceptions_audit: self._read_audit,
-            **dict.fromkeys(self._canonical, self._read_canonical),
+            **dict.fromkeys(self._canonical_topics, self._read_canonical),
         }
         self._audit_positions: dict[str, tuple[int, int]] = {}  # audit id -> where it was read
         self._undecodable: dict[int, tuple[int, int]] = {}  # index in book.refused -> where
@@ -138,31 +140,14 @@ class CaseStore:
         # One action at a time, from decision to applied: this store never writes an event
         # that an action of its own, taken meanwhile, would make refused.
         self._acting = threading.Lock()
-        self._ready = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def book(self) -> CaseBook:
         """The case book; read it under `lock`."""
         return self._book
 
-    def start(self) -> None:
-        """Rebuild the book from both topics, then follow them (and the canonical topics), in a
-        daemon thread; `ready()` once the rebuild is done."""
-        self._thread = threading.Thread(target=self._run, name="workbench-cases", daemon=True)
-        self._thread.start()
-
-    def ready(self) -> bool:
-        return self._ready.is_set()
-
-    def wait_ready(self, timeout_s: float) -> bool:
-        return self._ready.wait(timeout_s)
-
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        super().stop()
         self._producer.flush(WRITE_TIMEOUT_S)
 
     def refused_audit(self) -> list[RefusedAudit]:
@@ -381,24 +366,20 @@ class CaseStore:
 
     # Reading the topics.
 
-    def _run(self) -> None:
-        try:
-            positions = follow_from(self._config, self.topics.exceptions, self._read_exception)
-            positions += follow_from(self._config, self.topics.exceptions_audit, self._read_audit)
-            with self.lock:
-                self._awaited.update(self._book.pending_replays())
-            positions += self._canonical_positions()
-            self._ready.set()
-            logger.info(
-                "workbench: %d cases rebuilt, %d audit records refused",
-                len(self._book),
-                len(self._book.refused),
-            )
-            self._settle_quietly()
-            follow(self._config, positions, self._read, self._stopping, self._settle_quietly)
-        except Exception as exc:  # a thread's end is reported (failure), not lost
-            self.failure = f"{type(exc).__name__}: {exc}"
-            logger.exception("the workbench stopped following the exception topics")
+    def follow_topics(self) -> None:
+        positions = follow_from(self._config, self.topics.exceptions, self._read_exception)
+        positions += follow_from(self._config, self.topics.exceptions_audit, self._read_audit)
+        with self.lock:
+            self._awaited.update(self._book.pending_replays())
+        positions += self._canonical_positions()
+        self.became_ready()
+        logger.info(
+            "workbench: %d cases rebuilt, %d audit records refused",
+            len(self._book),
+            len(self._book.refused),
+        )
+        self._settle_quietly()
+        follow(self._config, positions, self._read, self.stopping, self._settle_quietly)
 
     def _canonical_positions(self) -> list[TopicPartition]:
         """Where to read the canonical topics from: a little before the oldest pending replay
@@ -417,7 +398,7 @@ class CaseStore:
         consumer = Consumer({**self._config, "group.id": "omni.workbench.positions"})
         try:
             positions: list[TopicPartition] = []
-            for topic in self._canonical:
+            for topic in self._canonical_topics:
                 partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
                 for partition in partitions:
                     end = consumer.get_watermark_offsets(
@@ -481,22 +462,36 @@ class CaseStore:
                 self._await(event.replayed_to, event.exception_id)
 
     def _read_canonical(self, message: Message) -> None:
-        topic = message.topic() or ""
-        try:
-            record = self._canonical[topic].decode_model(message.value() or b"")
-        except Exception as exc:  # noqa: BLE001 - whatever the bytes are, they are one bad record
-            logger.warning("%s:%s: does not decode: %s", topic, message.offset(), exc)
+        raw = RawRecord(
+            message.topic() or "",
+            message.partition() or 0,
+            message.offset() or 0,
+            message.key(),
+            message.value() or b"",
+        )
+        where = self._canonical.decode(raw, "workbench")
+        if isinstance(where, ExceptionRecord):
+            logger.warning("%s:%s:%s: %s", raw.topic, raw.partition, raw.offset, where.message)
             return
-        source = getattr(record, "source", None)
-        if not isinstance(source, SourceCoordinates):
-            return
-        where = _coordinates(source)
         with self.lock:
             if where in self._awaited:
                 self._landed.add(where)
             self._recent[where] = None
             if len(self._recent) > RECENT_CANONICAL:
                 self._recent.popitem(last=False)
+
+
+def _source_of(record: Any) -> Coordinates:
+    source: SourceCoordinates = record.source
+    return _coordinates(source)
+
+
+# What the store reads of a canonical record: where it came from.
+SOURCE_ONLY = View(
+    projection={"source": {"topic": None, "partition": None, "offset": None}},
+    make=lambda source: source,
+    of=_source_of,
+)
 
 
 def _landing(delivery: _Delivery) -> Callable[[KafkaError | None, Message], None]:
