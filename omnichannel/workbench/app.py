@@ -57,7 +57,6 @@ from omnichannel.workbench.cases import (
     WORKING,
     Case,
     CaseBook,
-    CaseFilter,
     TransitionError,
 )
 from omnichannel.workbench.explain import payload_view, reason_in_words
@@ -314,8 +313,7 @@ class Workbench:
         identity = self.identify(request)
         correlation = request.path_params["correlation_id"]
         with self.store.lock:
-            cases = [c for c in self.store.book.select(CaseFilter(), self.clock())
-                     if c.correlation_id == correlation]  # fmt: skip
+            cases = self.store.book.cases_of(correlation)
             return self.render(
                 request,
                 "order.html",
@@ -357,10 +355,7 @@ class Workbench:
             None,
         )
         with self.store.lock:
-            by_order: dict[str, list[Case]] = {cid: [] for cid in orders}
-            for case in self.store.book.select(CaseFilter(), self.clock()):
-                if case.correlation_id in by_order:
-                    by_order[case.correlation_id].append(case)
+            by_order = {cid: self.store.book.cases_of(cid) for cid in orders}
             return self.render(
                 request,
                 "gap.html",
