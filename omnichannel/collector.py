@@ -18,7 +18,8 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from omnichannel.settings import SettingError
 
@@ -52,3 +53,16 @@ def configure_from_env(env: Mapping[str, str] | None = None) -> tuple[int, int, 
     logger.info("garbage collector thresholds %s, %d objects frozen", thresholds,
                 gc.get_freeze_count())  # fmt: skip
     return thresholds
+
+
+@contextmanager
+def tuned_for_run(env: Mapping[str, str] | None = None) -> Iterator[tuple[int, int, int]]:
+    """`configure_from_env` for a flow run inside a longer process (the demo, a test): the
+    thresholds and the freeze are undone when the run ends."""
+    before = gc.get_threshold()
+    thresholds = configure_from_env(env)
+    try:
+        yield thresholds
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()

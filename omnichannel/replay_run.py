@@ -10,6 +10,7 @@ from bytewax._bytewax import cli_main
 from bytewax.testing import run_main
 
 from dataflows.replay import build, output_topics
+from omnichannel import collector
 from omnichannel.file_source import LINES_PER_BATCH
 from omnichannel.reference import ReferenceData
 from omnichannel.topics import Topics
@@ -32,11 +33,12 @@ def replay(
     for topic in output_topics(Topics()):
         (output_dir / f"{topic}.avro").unlink(missing_ok=True)
     flow = build(input_dir, output_dir, reference, coalesce=coalesce, batch_size=batch_size)
-    began = time.perf_counter()
-    if workers == 1:
-        run_main(flow)  # type: ignore[no-untyped-call]
-    else:
-        cli_main(  # type: ignore[no-untyped-call]
-            flow, workers_per_process=workers, epoch_interval=timedelta(seconds=10)
-        )
-    return time.perf_counter() - began
+    with collector.tuned_for_run():
+        began = time.perf_counter()
+        if workers == 1:
+            run_main(flow)  # type: ignore[no-untyped-call]
+        else:
+            cli_main(  # type: ignore[no-untyped-call]
+                flow, workers_per_process=workers, epoch_interval=timedelta(seconds=10)
+            )
+        return time.perf_counter() - began

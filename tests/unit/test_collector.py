@@ -12,6 +12,7 @@ from omnichannel.collector import (
     SETTING,
     configure_from_env,
     thresholds_from_env,
+    tuned_for_run,
 )
 from omnichannel.settings import SettingError
 
@@ -41,3 +42,14 @@ def test_configuring_sets_the_thresholds_and_freezes_what_is_loaded() -> None:
     assert configure_from_env({SETTING: "123456,7,8"}) == (123456, 7, 8)
     assert gc.get_threshold() == (123456, 7, 8)
     assert gc.get_freeze_count() > 0
+
+
+@pytest.mark.usefixtures("restored_collector")
+def test_a_run_inside_a_longer_process_gives_the_collector_back_as_it_was() -> None:
+    gc.set_threshold(700, 10, 10)
+    with tuned_for_run({SETTING: "123456,7,8"}) as thresholds:
+        assert thresholds == (123456, 7, 8)
+        assert gc.get_threshold() == (123456, 7, 8)
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == (700, 10, 10)
+    assert gc.get_freeze_count() == 0
