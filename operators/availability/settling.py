@@ -152,6 +152,16 @@ class SettledStock:
         watermark; None when none is (a rise let go must not wake its SKU again)."""
         return self._rises_at(watermark, now, hold).next_release()
 
+    def take_moved(self) -> set[str] | None:
+        """The locations whose held rises changed since the last call (None: any may have):
+        only their channels' numbers can have moved without a change of stock."""
+        rises = self._rises
+        if rises is None:
+            # Never worked out: nothing was held from any number yet.
+            return set()
+        moved, rises.moved = rises.moved, set()
+        return moved
+
     def _rises_at(self, watermark: datetime | None, now: datetime, hold: timedelta) -> _HeldRises:
         rises = self._rises
         if rises is None or not rises.can_move_to(watermark, now, hold):
@@ -180,7 +190,7 @@ class _HeldRises:
     worked out again from the list.
     """
 
-    __slots__ = ("_by_release", "_by_time", "_hold", "_now", "_seq", "_watermark", "sums")
+    __slots__ = ("_by_release", "_by_time", "_hold", "_now", "_seq", "_watermark", "moved", "sums")
 
     def __init__(self, unsettled: Iterable[Unsettled], hold: timedelta) -> None:
         self._hold = hold
@@ -191,6 +201,9 @@ class _HeldRises:
         self._by_time: list[tuple[datetime, int, list[Any]]] = []
         self._by_release: list[tuple[datetime, int, list[Any]]] = []
         self.sums: dict[str, tuple[int, int]] = {}
+        # The locations whose sums changed since `SettledStock.take_moved` last asked; None:
+        # any may have (these sums were just worked out anew).
+        self.moved: set[str] | None = None
         for entry in unsettled:
             if entry.raised or entry.released:
                 self.add(entry)
@@ -211,6 +224,8 @@ class _HeldRises:
         heapq.heappush(self._by_release, (entry.since + self._hold, self._seq, rise))
         raised, released = self.sums.get(location, (0, 0))
         self.sums[location] = (raised + entry.raised, released + entry.released)
+        if self.moved is not None:
+            self.moved.add(location)
 
     def move_to(self, watermark: datetime | None, now: datetime) -> None:
         """Let go what the clock at `now` and the watermark have passed."""
@@ -240,6 +255,8 @@ class _HeldRises:
             return
         rise[3] = False
         location = rise[0]
+        if self.moved is not None:
+            self.moved.add(location)
         raised, released = self.sums[location]
         raised, released = raised - rise[1], released - rise[2]
         if raised or released:

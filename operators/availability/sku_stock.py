@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import cached_property
 from operator import attrgetter
-from typing import Any, Literal, overload
+from typing import Any
 
 from omnichannel.contracts.anomaly import Anomaly, AnomalyType
 from omnichannel.contracts.availability import AvailabilityUpdate
@@ -195,8 +195,13 @@ class SkuStock:
                 self.settled.settle(through, self._judge(settings, now), settings.count_horizon)
             )
         held = self._held(settings, watermark, now)
-        keys = sorted({key for code in self.positions for key in settings.channel_keys(code)})
-        for key in keys:
+        keys = {key for code in self.positions for key in settings.channel_keys(code)}
+        moved = self.settled.take_moved()
+        if moved is not None and keys <= self.confirmed:
+            # Stock changed only where a change came, and every change looked at its keys:
+            # since then a number can have moved only where a held rise was let go.
+            keys = {key for code in moved for key in settings.channel_keys(code)}
+        for key in sorted(keys):
             outputs.extend(self._changed(key, settings, now, held))
         return outputs
 
@@ -268,41 +273,21 @@ class SkuStock:
     def _changed(
         self, key: ChannelKey, settings: AvailabilitySettings, now: datetime, held: Held
     ) -> list[Published]:
+        number = self.available(key, settings, held)
         if key not in self.confirmed:
             self.pending.discard(key)
-            return [self._publish(key, settings, now, True, held)]
-        number = self.available(key, settings, held)
+            return [self._update(key, number, settings, now, held)]
         was = self.published.get(key, (0, 0))[0]
         if number == was:
             self.pending.discard(key)
             return []
         if number == 0 or was == 0 or not settings.coalesce:
             self.pending.discard(key)
-            return [self._publish(key, settings, now, True, held)]
+            return [self._update(key, number, settings, now, held)]
         self.pending.add(key)
         if self.pending_until is None:
             self.pending_until = now + settings.coalesce
         return []
-
-    @overload
-    def _publish(
-        self,
-        key: ChannelKey,
-        settings: AvailabilitySettings,
-        now: datetime,
-        force: Literal[True],
-        held: Held,
-    ) -> AvailabilityUpdate: ...
-
-    @overload
-    def _publish(
-        self,
-        key: ChannelKey,
-        settings: AvailabilitySettings,
-        now: datetime,
-        force: bool,
-        held: Held,
-    ) -> AvailabilityUpdate | None: ...
 
     def _publish(
         self,
@@ -316,6 +301,18 @@ class SkuStock:
         was, last_version = self.published.get(key, (0, 0))
         if number == was and last_version and not force:
             return None
+        return self._update(key, number, settings, now, held)
+
+    def _update(
+        self,
+        key: ChannelKey,
+        number: int,
+        settings: AvailabilitySettings,
+        now: datetime,
+        held: Held,
+    ) -> AvailabilityUpdate:
+        """Publish `number`, the key's figure from the current positions less `held`."""
+        last_version = self.published.get(key, (0, 0))[1]
         version = max(last_version + 1, int(now.timestamp() * 1_000_000))
         self.published[key] = (number, version)
         self.confirmed.add(key)
