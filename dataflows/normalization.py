@@ -55,17 +55,24 @@ def build(
     )
     op.inspect("log_consumer_errors", consumed.errs, log_consumer_error)
     read = metrics.tap("meter_consumed", consumed.oks, metrics.consumed(flow.flow_id))
-    raw = op.map("as_raw_record", read, raw_record)
-    # One canonical event or one exception record per input record, never none.
-    normalized = op.map("normalize", raw, lambda r: normalizer.normalize(r, datetime.now(UTC)))
+    # One canonical event or one exception record per input record, never none; a batch at a
+    # time.
+    normalized = op.flat_map_batch(
+        "normalize",
+        read,
+        lambda batch: normalizer.normalize_batch(map(raw_record, batch), datetime.now(UTC)),
+    )
     # Counted: in = processed + exceptions, per source topic and channel.
     counted = metrics.tap(
         "meter_normalized",
         normalized,
         metrics.normalized(flow.flow_id, metrics.input_channels(topics)),
     )
-    routed = op.map("route", counted, lambda result: route_normalized(result, topics))
-    encoded = op.map("encode", routed, encoder.encode)
+    encoded = op.flat_map_batch(
+        "route_and_encode",
+        counted,
+        lambda batch: [encoder.encode(route_normalized(result, topics)) for result in batch],
+    )
     op.output("produce", encoded, CheckedKafkaSink(brokers))
     return flow
 

@@ -15,11 +15,13 @@ sources and sinks at the edges instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import bytewax.operators as op
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 
 from omnichannel import collector
 from omnichannel.contracts.common import Channel
@@ -37,6 +39,7 @@ from operators.finance.ledger import FinanceSettings
 from operators.finance.steps import finance
 from operators.normalize import Normalizer
 from operators.routing import (
+    Routed,
     route_anomaly,
     route_availability,
     route_exception,
@@ -44,6 +47,9 @@ from operators.routing import (
     route_posting,
     route_summary,
 )
+from operators.streams import only
+
+R = TypeVar("R")
 
 
 def output_topics(topics: Topics) -> list[str]:
@@ -77,33 +83,40 @@ def build(
         "read_files", flow, TimeOrderedJsonLinesSource(input_dir, topics.inputs, batch_size)
     )
     # Normalization: one canonical event or one exception record per input line.
-    normalized = op.map("normalize", raw, lambda r: normalizer.normalize(r, datetime.now(UTC)))
-    orders = op.filter_map("orders", normalized, lambda r: r if isinstance(r, OrderEvent) else None)
-    movements = op.filter_map(
-        "movements", normalized, lambda r: r if isinstance(r, InventoryMovement) else None
+    normalized = op.flat_map_batch(
+        "normalize", raw, lambda batch: normalizer.normalize_batch(batch, datetime.now(UTC))
     )
-    settlements = op.filter_map(
-        "settlements", normalized, lambda r: r if isinstance(r, Settlement) else None
-    )
+    orders = only("orders", normalized, OrderEvent)
+    movements = only("movements", normalized, InventoryMovement)
+    settlements = only("settlements", normalized, Settlement)
     # Availability, as the Kafka flow runs it.
     published = availability(
         "availability", orders, movements, AvailabilitySettings(reference, coalesce=coalesce)
     )
     # Finance, as the Kafka flow runs it.
     books = finance("finance", orders, settlements, FinanceSettings(reference))
-    routed = op.merge(
+    # Every output keyed by its topic, a batch at a time.
+    by_topic = op.merge(
         "all_outputs",
-        op.map("route_normalized", normalized, lambda r: route_normalized(r, topics)),
-        op.map("route_updates", published.updates, lambda u: route_availability(u, topics)),
-        op.map("route_anomalies", published.anomalies, lambda a: route_anomaly(a, topics)),
-        op.map("route_postings", books.entries, lambda e: route_posting(e, topics)),
-        op.map("route_finance_anomalies", books.anomalies, lambda a: route_anomaly(a, topics)),
-        op.map("route_finance_exceptions", books.exceptions, lambda e: route_exception(e, topics)),
-        op.map("route_summaries", books.summaries, lambda s: route_summary(s, topics)),
+        _by_topic("route_normalized", normalized, route_normalized, topics),
+        _by_topic("route_updates", published.updates, route_availability, topics),
+        _by_topic("route_anomalies", published.anomalies, route_anomaly, topics),
+        _by_topic("route_postings", books.entries, route_posting, topics),
+        _by_topic("route_finance_anomalies", books.anomalies, route_anomaly, topics),
+        _by_topic("route_finance_exceptions", books.exceptions, route_exception, topics),
+        _by_topic("route_summaries", books.summaries, route_summary, topics),
     )
-    by_topic = op.map("key_by_topic", routed, lambda r: (r.topic, r))
     op.output("write_files", by_topic, AvroFilesSink(output_dir, output_topics(topics)))
     return flow
+
+
+def _by_topic(
+    step_id: str, up: Stream[R], route: Callable[[R, Topics], Routed], topics: Topics
+) -> Stream[tuple[str, Routed]]:
+    def routed(batch: list[R]) -> list[tuple[str, Routed]]:
+        return [(out.topic, out) for out in (route(record, topics) for record in batch)]
+
+    return op.flat_map_batch(step_id, up, routed)
 
 
 def build_from_env() -> Dataflow:

@@ -9,7 +9,7 @@ reason and its source coordinates.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,6 +61,13 @@ class Normalizer:
                 f"(the input topics: {', '.join(adapters)})"
             )
         return cls(reference, adapters)
+
+    def normalize_batch(
+        self, raws: Iterable[RawRecord], now: datetime
+    ) -> list[Canonical | ExceptionRecord]:
+        """`normalize` of each record, at one instant: what a flow's step does with a batch."""
+        normalize = self.normalize
+        return [normalize(raw, now) for raw in raws]
 
     def normalize(self, raw: RawRecord, now: datetime) -> Canonical | ExceptionRecord:
         """The canonical event for the record, or the exception record that keeps it."""

@@ -17,8 +17,29 @@ S = TypeVar("S")
 
 @operator
 def only(step_id: str, up: Stream[object], kind: type[T]) -> Stream[T]:
-    """The items of the stream that are of one type (a canonical event kind, say)."""
-    return op.filter_map("filter", up, lambda item: item if isinstance(item, kind) else None)
+    """The items of the stream that are of one type (a canonical event kind, say), a batch at a
+    time: one Python call per batch, not one per item."""
+    return op.flat_map_batch(
+        "flat_map_batch", up, lambda batch: [item for item in batch if isinstance(item, kind)]
+    )
+
+
+@operator
+def keyed(step_id: str, up: Stream[V], key: Callable[[V], str]) -> KeyedStream[V]:
+    """`op.key_on`, a batch at a time."""
+    return op.flat_map_batch("flat_map_batch", up, lambda batch: [(key(v), v) for v in batch])
+
+
+@operator
+def unkeyed(step_id: str, up: KeyedStream[V]) -> Stream[V]:
+    """The values of a keyed stream, a batch at a time."""
+    return op.flat_map_batch("flat_map_batch", up, lambda batch: [value for _, value in batch])
+
+
+@operator
+def mapped(step_id: str, up: Stream[V], mapper: Callable[[V], W]) -> Stream[W]:
+    """`op.map`, a batch at a time."""
+    return op.flat_map_batch("flat_map_batch", up, lambda batch: [mapper(v) for v in batch])
 
 
 @operator

@@ -20,9 +20,9 @@ from operators.availability.logic import (
     SkuAvailabilityLogic,
 )
 from operators.availability.order_events import OrderStockEvent
-from operators.availability.sku_stock import AvailabilitySettings, Published
+from operators.availability.sku_stock import AvailabilitySettings
 from operators.availability.stock_changes import StockChange, StockDelta, stock_change
-from operators.streams import stateful_batches
+from operators.streams import only, stateful_batches, unkeyed
 from operators.watermark import Watermark
 
 
@@ -64,7 +64,7 @@ def availability(
         ),
     )
     # Every location of a SKU in one state: a channel's number spans its locations.
-    deltas = op.map("key_by_sku", order_changes, _by_sku)
+    deltas = op.flat_map_batch("key_by_sku", order_changes, _by_sku)
     counted = op.flat_map_batch(
         "movements_by_sku", movements, lambda batch: _movements_by_sku(watermark, batch)
     )
@@ -78,9 +78,10 @@ def availability(
             lambda state: SkuAvailabilityLogic(state, settings, watermark=watermark),
         ),
     )
-    results = op.map("drop_sku_key", published, lambda keyed: keyed[1])
-    split = op.branch("updates_or_anomalies", results, _is_update)
-    return AvailabilityOut(split.trues, split.falses)  # type: ignore[arg-type]
+    results = unkeyed("drop_sku_key", published)
+    return AvailabilityOut(
+        only("updates", results, AvailabilityUpdate), only("anomalies", results, Anomaly)
+    )
 
 
 def _by_order(
@@ -89,8 +90,8 @@ def _by_order(
     return [(_observed(watermark, event).correlation_id, event) for event in batch]
 
 
-def _by_sku(keyed: tuple[str, StockDelta]) -> tuple[str, StockChange]:
-    return keyed[1].sku, keyed[1]
+def _by_sku(batch: list[tuple[str, StockDelta]]) -> list[tuple[str, StockChange]]:
+    return [(delta.sku, delta) for _, delta in batch]
 
 
 def _movements_by_sku(
@@ -108,7 +109,3 @@ def _observed(
     source = event.source
     watermark.observe_at((source[0], source[1]), source[2], event.event_time)
     return event
-
-
-def _is_update(result: Published) -> bool:
-    return isinstance(result, AvailabilityUpdate)

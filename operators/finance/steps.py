@@ -18,7 +18,7 @@ from operators.finance.ledger import FinanceSettings
 from operators.finance.logic import OrderLedgerLogic, ReconciliationLogic
 from operators.finance.reconciliation import Measure
 from operators.finance.settlements import SettlementOnceLogic, settlement_key
-from operators.streams import only, stateful_batches
+from operators.streams import keyed, only, stateful_batches, unkeyed
 from operators.watermark import Watermark
 
 
@@ -47,7 +47,7 @@ def finance(
     """
     watermark = watermark or Watermark()
     # One order's events, in their order of arrival, through its ledger.
-    by_order = op.key_on("key_by_order", orders, lambda event: event.correlation_id)
+    by_order = keyed("key_by_order", orders, lambda event: event.correlation_id)
     posted = stateful_batches(
         "order_ledger",
         by_order,
@@ -55,10 +55,10 @@ def finance(
             "finance", "order_ledger", lambda state: OrderLedgerLogic(state, settings, watermark)
         ),
     )
-    from_orders = op.map("drop_order_key", posted, lambda keyed: keyed[1])
+    from_orders = unkeyed("drop_order_key", posted)
     # A settlement is posted once per settlement id (its rows were checked to sum to the
     # deposit); the same report delivered again is reported, not paid out twice.
-    by_settlement = op.key_on("key_by_settlement", settlements, settlement_key)
+    by_settlement = keyed("key_by_settlement", settlements, settlement_key)
     settled = op.stateful(
         "settlement_once",
         by_settlement,
@@ -66,14 +66,14 @@ def finance(
             "finance", "settlement_once", lambda state: SettlementOnceLogic(state, settings)
         ),
     )
-    from_settlements = op.map("drop_settlement_key", settled, lambda keyed: keyed[1])
+    from_settlements = unkeyed("drop_settlement_key", settled)
     results = op.merge("all_results", from_orders, from_settlements)
     entries = only("entries", results, JournalEntry)
     anomalies = only("anomalies", results, Anomaly)
     refused = only("exceptions", results, ExceptionRecord)
     # Hourly reconciliation per channel and currency, from what the ledgers measured.
     measures = only("measures", results, Measure)
-    by_channel = op.key_on("key_by_channel", measures, lambda m: f"{m.channel}:{m.currency}")
+    by_channel = keyed("key_by_channel", measures, lambda m: f"{m.channel}:{m.currency}")
     windows = op.stateful(
         "reconciliation",
         by_channel,
@@ -81,5 +81,5 @@ def finance(
             "finance", "reconciliation", lambda state: ReconciliationLogic(state, settings.grace)
         ),
     )
-    summaries = op.map("drop_channel_key", windows, lambda keyed: keyed[1])
+    summaries = unkeyed("drop_channel_key", windows)
     return FinanceOut(entries, anomalies, refused, summaries)
