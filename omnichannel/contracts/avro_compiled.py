@@ -26,7 +26,14 @@ from decimal import Context, Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from omnichannel.contracts.common import MONEY_PRECISION, MONEY_SCALE, Contract
+from omnichannel.contracts.common import (
+    MONEY_PRECISION,
+    MONEY_SCALE,
+    Contract,
+    _set_extra,
+    _set_fields_set,
+    _set_private,
+)
 
 Writer = Callable[[Contract, bytearray], None]
 Reader = Callable[[bytes, int], tuple[Contract, int]]
@@ -181,7 +188,9 @@ class _Compiler:
         self.namespace = namespace
         self.scope: dict[str, Any] = {
             "Uncompiled": Uncompiled, "write_long": write_long, "read_long": read_long,
-            "read_length": read_length, "SET": object.__setattr__, "EPOCH": EPOCH,
+            "read_length": read_length, "SET": object.__setattr__, "NEW": object.__new__,
+            "SET_FIELDS": _set_fields_set, "SET_EXTRA": _set_extra, "SET_PRIVATE": _set_private,
+            "EPOCH": EPOCH,
             "Decimal": Decimal, "ONE_MICROSECOND": ONE_MICROSECOND, "DAYS_SHIFT": DAYS_SHIFT,
             "date": date,
         }  # fmt: skip
@@ -476,14 +485,14 @@ class _Compiler:
             names.append(f"{field['name']!r}: {var}")
         instance = out.fresh("m")
         # `trusted`, spelt out: the slots pydantic gives every instance.
-        out.add(f"{instance} = {cls}.__new__({cls})")
+        out.add(f"{instance} = NEW({cls})")
         out.add(f"SET({instance}, '__dict__', {{{', '.join(names)}}})")
         # One set of field names for every instance read: pydantic copies it before it
         # changes one (model_copy), and a frozen contract has nothing else that would.
         every_field = self.constant(set(model.model_fields), "FIELDS")
-        out.add(f"SET({instance}, '__pydantic_fields_set__', {every_field})")
-        out.add(f"SET({instance}, '__pydantic_extra__', None)")
-        out.add(f"SET({instance}, '__pydantic_private__', None)")
+        out.add(f"SET_FIELDS({instance}, {every_field})")
+        out.add(f"SET_EXTRA({instance}, None)")
+        out.add(f"SET_PRIVATE({instance}, None)")
         out.add(f"return {instance}, p")
         self.functions.append("\n".join(out.lines))
 

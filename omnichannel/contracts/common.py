@@ -50,6 +50,12 @@ class Contract(BaseModel):
 
 C = TypeVar("C", bound=Contract)
 _set = object.__setattr__
+_new = object.__new__
+# Pydantic's own slots, set through their descriptors: half the cost of `object.__setattr__`
+# by name, on the path every instance built here takes.
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 _layouts: dict[type[Contract], tuple[int, tuple[str, ...]]] = {}
 _all_fields: dict[type[Contract], set[str]] = {}
 _checks: dict[type[Contract], tuple[int, tuple[str, ...], tuple[str, ...]]] = {}
@@ -64,11 +70,11 @@ def trusted(model: type[C], values: dict[str, Any]) -> C:
     without its loop over the fields: for the hot path, where a reader or an adapter has
     already checked every value. Equal to the validated instance; its fields set are all.
     """
-    instance = model.__new__(model)
+    instance = _new(model)
     _set(instance, "__dict__", values)
-    _set(instance, "__pydantic_fields_set__", _every_field(model))
-    _set(instance, "__pydantic_extra__", None)
-    _set(instance, "__pydantic_private__", None)
+    _set_fields_set(instance, _all_fields.get(model) or _every_field(model))
+    _set_extra(instance, None)
+    _set_private(instance, None)
     return instance
 
 
