@@ -30,11 +30,12 @@ down: $(STAMP) ## stop exactly the local services that `make up` started
 status: $(STAMP) ## show whether the local services run, and where
 	$(BIN)/omni stack status
 
-test: $(STAMP) ## run every test, unit and integration (starts the local stack when it is not running)
-	$(BIN)/pytest
+test: $(STAMP) ## run every test, unit (one process per core) then integration (starts the local stack when it is not running)
+	$(BIN)/pytest -m "not integration" -n auto
+	$(BIN)/pytest -m integration
 
 test-unit: $(STAMP) ## run the unit tests only (no servers)
-	$(BIN)/pytest -m "not integration"
+	$(BIN)/pytest -m "not integration" -n auto
 
 test-integration: $(STAMP) ## run the tests against the real Kafka broker and Redis server
 	$(BIN)/pytest -m integration
