@@ -73,8 +73,12 @@ def build(
     topics: Topics | None = None,
     coalesce: timedelta = timedelta(0),
     batch_size: int = LINES_PER_BATCH,
+    snapshots: bool = True,
 ) -> Dataflow:
-    """The replay flow from `input_dir` to `output_dir`, reading `batch_size` records at a time."""
+    """The replay flow from `input_dir` to `output_dir`, reading `batch_size` records at a time.
+
+    `snapshots=False` when it runs without recovery (`omni replay`, `make demo`): its stateful
+    steps then do not copy their state for the snapshots nobody keeps."""
     topics = topics or Topics()
     normalizer = Normalizer.for_topics(reference, topics)
     flow = Dataflow("replay")
@@ -91,10 +95,14 @@ def build(
     settlements = only("settlements", normalized, Settlement)
     # Availability, as the Kafka flow runs it.
     published = availability(
-        "availability", orders, movements, AvailabilitySettings(reference, coalesce=coalesce)
+        "availability",
+        orders,
+        movements,
+        AvailabilitySettings(reference, coalesce=coalesce),
+        snapshots=snapshots,
     )
     # Finance, as the Kafka flow runs it.
-    books = finance("finance", orders, settlements, FinanceSettings(reference))
+    books = finance("finance", orders, settlements, FinanceSettings(reference), snapshots=snapshots)
     # Every output keyed by its topic, a batch at a time.
     by_topic = op.merge(
         "all_outputs",

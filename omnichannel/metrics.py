@@ -598,27 +598,37 @@ def watch_read_model(sink: _ReadModelSink) -> None:
 
 
 def counting_keys(
-    flow: str, step: str, builder: Callable[[S | None], StatefulLogic[V, W, S]]
+    flow: str,
+    step: str,
+    builder: Callable[[S | None], StatefulLogic[V, W, S]],
+    snapshots: bool = True,
 ) -> Callable[[S | None], StatefulLogic[V, W, S]]:
-    """A stateful step's logic builder whose keys are counted in `omni_keys_in_state`."""
+    """A stateful step's logic builder whose keys are counted in `omni_keys_in_state`.
+
+    `snapshots=False`: the flow runs without recovery, so the state is not copied for the
+    snapshots Bytewax asks for at every epoch (it asks with or without recovery)."""
     gauge = KEYS_IN_STATE.labels(flow, step)
 
     def build(resume_state: S | None) -> StatefulLogic[V, W, S]:
         gauge.inc()
-        return _KeyCounted(builder(resume_state), gauge)
+        return _KeyCounted(builder(resume_state), gauge, snapshots)
 
     return build
 
 
 def counting_batch_keys(
-    flow: str, step: str, builder: Callable[[S | None], StatefulBatchLogic[V, W, S]]
+    flow: str,
+    step: str,
+    builder: Callable[[S | None], StatefulBatchLogic[V, W, S]],
+    snapshots: bool = True,
 ) -> Callable[[S | None], StatefulBatchLogic[V, W, S]]:
-    """A `stateful_batch` step's logic builder whose keys are counted in `omni_keys_in_state`."""
+    """A `stateful_batch` step's logic builder whose keys are counted in `omni_keys_in_state`;
+    `snapshots` as for `counting_keys`."""
     gauge = KEYS_IN_STATE.labels(flow, step)
 
     def build(resume_state: S | None) -> StatefulBatchLogic[V, W, S]:
         gauge.inc()
-        return _BatchKeyCounted(builder(resume_state), gauge)
+        return _BatchKeyCounted(builder(resume_state), gauge, snapshots)
 
     return build
 
@@ -626,9 +636,10 @@ def counting_batch_keys(
 class _Counted:
     """What both key counters delegate alike; a discard takes the key off the gauge."""
 
-    def __init__(self, logic: Any, gauge: Gauge) -> None:
+    def __init__(self, logic: Any, gauge: Gauge, snapshots: bool) -> None:
         self._logic = logic
         self._gauge = gauge
+        self._snapshots = snapshots
 
     def _counted(self, result: tuple[Iterable[W], bool]) -> tuple[Iterable[W], bool]:
         if result[1]:
@@ -645,7 +656,8 @@ class _Counted:
         return cast(datetime | None, self._logic.notify_at())
 
     def snapshot(self) -> Any:
-        return self._logic.snapshot()
+        # Without recovery nothing keeps a snapshot: None instead of a copy of the state.
+        return self._logic.snapshot() if self._snapshots else None
 
 
 class _BatchKeyCounted(_Counted, StatefulBatchLogic[V, W, S]):

@@ -32,7 +32,10 @@ def replay(
     output_dir.mkdir(parents=True, exist_ok=True)
     for topic in output_topics(Topics()):
         (output_dir / f"{topic}.avro").unlink(missing_ok=True)
-    flow = build(input_dir, output_dir, reference, coalesce=coalesce, batch_size=batch_size)
+    # Run without recovery: the stateful steps need not copy their state for snapshots.
+    flow = build(
+        input_dir, output_dir, reference, coalesce=coalesce, batch_size=batch_size, snapshots=False
+    )
     with collector.tuned_for_run():
         began = time.perf_counter()
         if workers == 1:

@@ -42,12 +42,14 @@ def availability(
     settings: AvailabilitySettings,
     order_retention: timedelta = DEFAULT_ORDER_RETENTION,
     watermark: Watermark | None = None,
+    snapshots: bool = True,
 ) -> AvailabilityOut:
     """Per-channel available-to-sell from order events (whole, or availability's view of them)
     and stock movements, and the oversells among the claims.
 
     `watermark` settles event time: on Kafka it learns where each source partition ends
     (`omnichannel.partition_ends`); without one, every source partition seen holds it back.
+    `snapshots=False` for a flow run without recovery: the state is not copied for snapshots.
     """
     watermark = watermark or Watermark()
     # Each step takes a batch in one call: event time read so far is counted as the records
@@ -60,7 +62,10 @@ def availability(
         "order_stock",
         by_order,
         counting_batch_keys(
-            "availability", "order_stock", lambda state: OrderStockLogic(state, order_retention)
+            "availability",
+            "order_stock",
+            lambda state: OrderStockLogic(state, order_retention),
+            snapshots,
         ),
     )
     # Every location of a SKU in one state: a channel's number spans its locations.
@@ -76,6 +81,7 @@ def availability(
             "availability",
             "sku_stock",
             lambda state: SkuAvailabilityLogic(state, settings, watermark=watermark),
+            snapshots,
         ),
     )
     results = unkeyed("drop_sku_key", published)

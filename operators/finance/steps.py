@@ -39,11 +39,13 @@ def finance(
     settlements: Stream[Settlement],
     settings: FinanceSettings,
     watermark: Watermark | None = None,
+    snapshots: bool = True,
 ) -> FinanceOut:
     """Balanced journal entries, duplicates and ordering anomalies from orders and settlements.
 
     `watermark` measures the grace; on Kafka it learns where each source partition ends
     (`omnichannel.partition_ends`); without one, every source partition seen holds it back.
+    `snapshots=False` for a flow run without recovery: the state is not copied for snapshots.
     """
     watermark = watermark or Watermark()
     # One order's events, in their order of arrival, through its ledger.
@@ -52,7 +54,10 @@ def finance(
         "order_ledger",
         by_order,
         counting_batch_keys(
-            "finance", "order_ledger", lambda state: OrderLedgerLogic(state, settings, watermark)
+            "finance",
+            "order_ledger",
+            lambda state: OrderLedgerLogic(state, settings, watermark),
+            snapshots,
         ),
     )
     from_orders = unkeyed("drop_order_key", posted)
@@ -63,7 +68,10 @@ def finance(
         "settlement_once",
         by_settlement,
         counting_keys(
-            "finance", "settlement_once", lambda state: SettlementOnceLogic(state, settings)
+            "finance",
+            "settlement_once",
+            lambda state: SettlementOnceLogic(state, settings),
+            snapshots,
         ),
     )
     from_settlements = unkeyed("drop_settlement_key", settled)
@@ -78,7 +86,10 @@ def finance(
         "reconciliation",
         by_channel,
         counting_keys(
-            "finance", "reconciliation", lambda state: ReconciliationLogic(state, settings.grace)
+            "finance",
+            "reconciliation",
+            lambda state: ReconciliationLogic(state, settings.grace),
+            snapshots,
         ),
     )
     summaries = unkeyed("drop_channel_key", windows)

@@ -392,6 +392,15 @@ def test_keys_in_state_follow_builds_and_discards() -> None:
     assert value("omni_keys_in_state", flow="test_keys", step="sum") == 2
 
 
+@pytest.mark.parametrize("snapshots", [True, False])
+def test_counted_keys_snapshot_their_state_only_when_asked(snapshots: bool) -> None:
+    builder = metrics.counting_keys("test_snapshots", "sum", _Counting, snapshots)
+    logic = builder(None)
+    logic.on_item(3)
+    # Without recovery nobody keeps a snapshot: the state is not copied for one.
+    assert logic.snapshot() == (3 if snapshots else None)
+
+
 def test_batch_histogram_buckets_sum_and_exposition() -> None:
     registry = CollectorRegistry()
     histogram = metrics.BatchHistogram("t_seconds", "Test.", ("kind",), (0.01, 0.005), registry)
