@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from bytewax.operators import StatefulBatchLogic, StatefulLogic
+from bytewax.operators import StatefulBatchLogic
 
 from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.reconciliation import ReconciliationSummary
@@ -88,18 +88,30 @@ class OrderLedgerLogic(StatefulBatchLogic[OrderEvent, FinanceOutput, OrderLedger
         return self.ledger.expire(watermark, self._settings, now)
 
 
-class ReconciliationLogic(StatefulLogic[Measure, ReconciliationSummary, bytes]):
-    """Keyed by (channel, currency): hourly windows of what was ordered, shipped and posted."""
+class ReconciliationLogic(StatefulBatchLogic[Measure, ReconciliationSummary, bytes]):
+    """Keyed by (channel, currency): hourly windows of what was ordered, shipped and posted.
+
+    A few keys take every measure, so a batch gives each its many in one call (they are
+    added one by one, in their order, at one instant). Snapshots are the pickled books, as
+    those `op.stateful` took under the same step id."""
 
     def __init__(self, snapshot: bytes | None, grace: timedelta) -> None:
         self.books: ChannelBooks = pickle.loads(snapshot) if snapshot else ChannelBooks()
         self._grace = grace
 
+    def on_batch(self, values: list[Measure]) -> tuple[Iterable[ReconciliationSummary], bool]:
+        now, grace, add = datetime.now(UTC), self._grace, self.books.add
+        summaries: list[ReconciliationSummary] = []
+        for value in values:
+            summaries.extend(add(value, grace, now))
+        return summaries, StatefulBatchLogic.RETAIN
+
     def on_item(self, value: Measure) -> tuple[Iterable[ReconciliationSummary], bool]:
-        return self.books.add(value, self._grace, datetime.now(UTC)), StatefulLogic.RETAIN
+        """One measure (a batch of one)."""
+        return self.on_batch([value])
 
     def on_eof(self) -> tuple[Iterable[ReconciliationSummary], bool]:
-        return self.books.close(END_OF_TIME, datetime.now(UTC)), StatefulLogic.RETAIN
+        return self.books.close(END_OF_TIME, datetime.now(UTC)), StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> bytes:
         return pickle.dumps(self.books, protocol=pickle.HIGHEST_PROTOCOL)

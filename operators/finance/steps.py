@@ -82,10 +82,10 @@ def finance(
     # Hourly reconciliation per channel and currency, from what the ledgers measured.
     measures = only("measures", results, Measure)
     by_channel = keyed("key_by_channel", measures, lambda m: f"{m.channel}:{m.currency}")
-    windows = op.stateful(
+    windows = stateful_batches(
         "reconciliation",
         by_channel,
-        counting_keys(
+        counting_batch_keys(
             "finance",
             "reconciliation",
             lambda state: ReconciliationLogic(state, settings.grace),
