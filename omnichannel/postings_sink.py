@@ -109,6 +109,9 @@ def keys_written(
             "isolation.level": "read_committed",
             "enable.partition.eof": True,
             "auto.offset.reset": "error",
+            # The end is known only from a fetch that found nothing more, which the broker
+            # otherwise holds up to 500 ms: a resume waits for that, not for the records.
+            "fetch.wait.max.ms": 10,
         }
     )
     try:
@@ -131,7 +134,7 @@ def keys_written(
         while True:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{topic}[{partition}]: could not read to its end from {first}")
-            for message in consumer.consume(num_messages=1000, timeout=0.2):
+            for message in consumer.consume(num_messages=1000, timeout=0.02):
                 error = message.error()
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:
                     # Transaction markers take offsets too: the end is where the reader stands.
