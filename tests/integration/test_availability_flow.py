@@ -24,6 +24,7 @@ from tests.conftest import RedisNamespace, TopicFactory
 from tests.integration.kafka_topics import (
     fresh_topics,
     newest_availability,
+    read_contracts,
     read_topic,
     run_flow,
     topic_env,
@@ -84,10 +85,7 @@ def test_day_on_kafka_and_redis_matches_the_oracle(
         in_redis[(channel, sku, location)] = stored["available"]
     assert {key: n for key, n in in_redis.items() if n} == expected
 
-    anomalies = [
-        codec_for(Anomaly, None).decode_model(r.value)
-        for r in read_topic(kafka_bootstrap, topics.anomalies)
-    ]
+    anomalies = read_contracts(kafka_bootstrap, topics.anomalies, Anomaly)
     oversells = [a for a in anomalies if a.anomaly_type == "oversell"]
     assert oversells, "a peak day oversells somewhere"
     assert all(a.quantity and a.quantity > 0 for a in oversells)

@@ -20,7 +20,13 @@ from omnichannel.scenario.writers import produce_to_kafka, write_jsonl
 from omnichannel.topics import Topics
 from operators.finance.postings import balanced
 from tests.conftest import TopicFactory
-from tests.integration.kafka_topics import fresh_topics, read_topic, run_flow, topic_env
+from tests.integration.kafka_topics import (
+    fresh_topics,
+    read_contracts,
+    read_topic,
+    run_flow,
+    topic_env,
+)
 from tests.oracle.finance import net_sales, posted_net_sales
 
 
@@ -38,7 +44,8 @@ def test_day_posts_balanced_entries_once_each(
     run_flow("dataflows.finance", {**settings, "FINANCE_TAIL": "false"})
 
     records = read_topic(kafka_bootstrap, topics.postings)
-    entries = [codec_for(JournalEntry, None).decode_model(r.value) for r in records]
+    codec = codec_for(JournalEntry, None)
+    entries = [codec.decode_model(r.value) for r in records]
     assert entries
     assert all(balanced(entry) for entry in entries)
     assert all(r.key == e.idempotency_key.encode() for r, e in zip(records, entries, strict=True))
@@ -46,16 +53,10 @@ def test_day_posts_balanced_entries_once_each(
 
     assert posted_net_sales(entries) == net_sales(tmp_path)
 
-    anomalies = [
-        codec_for(Anomaly, None).decode_model(r.value)
-        for r in read_topic(kafka_bootstrap, topics.anomalies)
-    ]
+    anomalies = read_contracts(kafka_bootstrap, topics.anomalies, Anomaly)
     duplicates = scenario.manifest["fault_counts"]
     expected = duplicates["duplicate_webhook"] + duplicates["pos_backlog_resend"]
     assert sum(a.anomaly_type == "duplicate_event" for a in anomalies) == expected
 
-    summaries = [
-        codec_for(ReconciliationSummary, None).decode_model(r.value)
-        for r in read_topic(kafka_bootstrap, topics.reconciliation)
-    ]
+    summaries = read_contracts(kafka_bootstrap, topics.reconciliation, ReconciliationSummary)
     assert {s.channel.value for s in summaries} == {"web", "pos", "marketplace"}

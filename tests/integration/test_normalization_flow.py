@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from omnichannel.codec import codec_for
 from omnichannel.contracts.exception_record import ExceptionRecord
 from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.order_event import OrderEvent
@@ -19,7 +18,12 @@ from omnichannel.scenario.generator import generate
 from omnichannel.scenario.writers import produce_to_kafka
 from omnichannel.topics import Topics
 from tests.conftest import TopicFactory
-from tests.integration.kafka_topics import fresh_topics, read_topic, run_flow, topic_env
+from tests.integration.kafka_topics import (
+    fresh_topics,
+    read_contracts,
+    run_flow,
+    topic_env,
+)
 
 DEFAULT = Topics()
 
@@ -46,9 +50,7 @@ def test_generated_day_matches_the_manifest(kafka_bootstrap: str, new_topic: Top
         DEFAULT.exceptions: (topics.exceptions, ExceptionRecord),
     }
     decoded = {
-        default: [
-            codec_for(model, None).decode_model(r.value) for r in read_topic(kafka_bootstrap, topic)
-        ]
+        default: read_contracts(kafka_bootstrap, topic, model)
         for default, (topic, model) in outputs.items()
     }
     expected = scenario.manifest["expected_counts"]

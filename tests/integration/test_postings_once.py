@@ -70,7 +70,8 @@ def test_no_posting_doubled_or_lost_across_sigkill(
     records = read_topic(kafka_bootstrap, topics.postings)
     assert len(records) > committed_at_kill, "killed after the end: nothing was left to resume"
 
-    entries = [codec_for(JournalEntry, None).decode_model(r.value) for r in records]
+    codec = codec_for(JournalEntry, None)
+    entries = [codec.decode_model(r.value) for r in records]
     doubled = [key for key, n in Counter(e.idempotency_key for e in entries).items() if n > 1]
     assert doubled == []
     assert all(balanced(entry) for entry in entries)
