@@ -17,6 +17,8 @@ MONEY_SCALE = 4
 
 
 def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value  # what astimezone(UTC) gives back for it, without asking its offset
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must carry a timezone")
     return value.astimezone(UTC)
