@@ -19,8 +19,9 @@ import copyreg
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from omnichannel.codec import AvroCodec
+from omnichannel.codec import AvroCodec, RecordCodec, codec_for
 from omnichannel.contracts.common import Contract, _set_fields_set
+from omnichannel.contracts.schema_files import released_schemas
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -38,6 +39,9 @@ def moment(micros: int) -> datetime:
 
 
 _codecs: dict[type[Contract], AvroCodec[Contract]] = {}
+# Readers of the pickles, which snapshots keep too: of the current schema or a released one
+# (as Kafka records are read: an unknown schema is an error that names its fingerprint).
+_readers: dict[type[Contract], RecordCodec[Contract]] = {}
 
 
 def exchanged_as_avro(*models: type[Contract]) -> None:
@@ -59,10 +63,12 @@ def _as_avro(instance: Contract) -> tuple[Any, ...]:
 
 def from_avro(model: type[Contract], data: bytes, fields_set: set[str] | None = None) -> Contract:
     """The instance back from its pickle (also in a process that did not register `model`)."""
-    codec = _codecs.get(model)
-    if codec is None:
-        codec = _codecs[model] = AvroCodec(model)
-    instance = codec.decode_model(data)
+    reader = _readers.get(model)
+    if reader is None:
+        reader = _readers[model] = codec_for(
+            model, None, previous_schemas=released_schemas(model.__name__)
+        )
+    instance = reader.decode_model(data)
     if fields_set is not None:
         _set_fields_set(instance, set(fields_set))
     return instance

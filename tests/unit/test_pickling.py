@@ -8,10 +8,16 @@ import subprocess
 import sys
 
 from omnichannel import pickling
-from omnichannel.codec import AvroCodec
+from omnichannel.codec import AvroCodec, to_avro_record
+from omnichannel.contracts.anomaly import Anomaly
 from omnichannel.contracts.order_event import OrderEvent
+from omnichannel.contracts.schema_files import released_schemas
 from omnichannel.contracts.settlement import Settlement
-from tests.unit.contract_examples import MARKETPLACE_SETTLEMENT, WEB_ORDER_PLACED
+from tests.unit.contract_examples import (
+    MARKETPLACE_OVERSELL,
+    MARKETPLACE_SETTLEMENT,
+    WEB_ORDER_PLACED,
+)
 
 
 def plain_pickle(instance: object) -> bytes:
@@ -52,3 +58,13 @@ def test_a_process_that_registered_nothing_loads_the_avro_form() -> None:
         input=data, capture_output=True, check=True,
     )  # fmt: skip
     assert loaded.stdout.decode().strip() == WEB_ORDER_PLACED.order_id
+
+
+def test_a_pickle_written_under_a_released_earlier_schema_still_loads() -> None:
+    # A snapshot keeps pickles: one made before the contract's schema changed resumes, read
+    # from the released schema it was written with, as a Kafka record of that schema is.
+    (v1, current) = released_schemas("Anomaly")[:2]
+    assert v1 != current
+    older = AvroCodec(v1).encode(to_avro_record(MARKETPLACE_OVERSELL))
+    assert not older.startswith(AvroCodec(Anomaly).header)
+    assert pickling.from_avro(Anomaly, older) == MARKETPLACE_OVERSELL
