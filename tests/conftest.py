@@ -59,7 +59,16 @@ class TopicFactory:
     def adopt(self, topic: str, partitions: int = 1) -> str:
         """Create a topic under a name the test chose; it is deleted afterwards all the same."""
         futures = self.admin.create_topics(
-            [NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+            # Generated days carry their own (past) timestamps: no time-based retention may
+            # delete them under a test, whatever the broker's default.
+            [
+                NewTopic(
+                    topic,
+                    num_partitions=partitions,
+                    replication_factor=1,
+                    config={"retention.ms": "-1"},
+                )
+            ],
             operation_timeout=30,
         )
         futures[topic].result(timeout=60)

@@ -32,6 +32,9 @@ from omnichannel.topics import Topics
 END_MARKER_KEY = b"bench-end-of-input"
 END_MARKER_VALUE = b"bench: end of input, not a record"
 TIMEOUT_S = 60.0
+# The generated days carry their own timestamps, a week old or more on a later date: no
+# time-based retention may delete a run's records under it, whatever the broker's default.
+KEEP_RECORDS = {"retention.ms": "-1"}
 
 
 def new_run_id() -> str:
@@ -79,7 +82,7 @@ class Workspace:
         wanted = list(dict.fromkeys(names))
         futures = self.admin.create_topics(
             [NewTopic(n, num_partitions=partitions, replication_factor=1,
-                      config=dict(config or {})) for n in wanted],
+                      config=KEEP_RECORDS | dict(config or {})) for n in wanted],
             operation_timeout=30,
         )  # fmt: skip
         for name, future in futures.items():

@@ -207,7 +207,15 @@ def _create_topics(admin: AdminClient, topics: Topics, input_partitions: int) ->
         value for name, value in topics.model_dump().items() if name != "availability_prefix"
     ] + [topics.availability(channel) for channel in Channel]
     futures = admin.create_topics(
-        [NewTopic(n, num_partitions=input_partitions if n in inputs else 3) for n in names],
+        # The day's own (past) timestamps: no time-based retention may delete it mid-run.
+        [
+            NewTopic(
+                n,
+                num_partitions=input_partitions if n in inputs else 3,
+                config={"retention.ms": "-1"},
+            )
+            for n in names
+        ],
         operation_timeout=30,
     )
     for future in futures.values():
