@@ -11,6 +11,11 @@ from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from omnichannel.kafka_settings import client_config
 
+# The config of a topic that carries a generated day (tests, benchmarks): its records bear the
+# day's own timestamps, a week old or more on a later date, which no time-based retention may
+# delete under a run, whatever the broker's default.
+KEEP_RECORDS = {"retention.ms": "-1"}
+
 
 def ensure_topics(
     brokers: list[str], names: Iterable[str], partitions: int, replication_factor: int = 1

@@ -19,7 +19,7 @@ import copyreg
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from omnichannel.codec import AvroCodec, RecordCodec, codec_for
+from omnichannel.codec import RecordCodec, codec_for
 from omnichannel.contracts.common import Contract, _set_fields_set
 from omnichannel.contracts.schema_files import released_schemas
 
@@ -38,24 +38,32 @@ def moment(micros: int) -> datetime:
     return EPOCH + micros * _MICROSECOND
 
 
-_codecs: dict[type[Contract], AvroCodec[Contract]] = {}
-# Readers of the pickles, which snapshots keep too: of the current schema or a released one
-# (as Kafka records are read: an unknown schema is an error that names its fingerprint).
-_readers: dict[type[Contract], RecordCodec[Contract]] = {}
+# One codec per contract, for both sides: it writes the current schema and reads the pickles
+# of the current or a released one (a snapshot keeps them too), as Kafka records are read; an
+# unknown schema is an error that names its fingerprint.
+_codecs: dict[type[Contract], RecordCodec[Contract]] = {}
+
+
+def _codec(model: type[Contract]) -> RecordCodec[Contract]:
+    codec = _codecs.get(model)
+    if codec is None:
+        codec = _codecs[model] = codec_for(
+            model, None, previous_schemas=released_schemas(model.__name__)
+        )
+    return codec
 
 
 def exchanged_as_avro(*models: type[Contract]) -> None:
     """Pickle the instances of these contracts (of exactly these classes) as their Avro bytes,
     in this process from now on; pickles of the plain form still load."""
     for model in models:
-        if model not in _codecs:
-            _codecs[model] = AvroCodec(model)
-            copyreg.pickle(model, _as_avro)
+        _codec(model)
+        copyreg.pickle(model, _as_avro)
 
 
 def _as_avro(instance: Contract) -> tuple[Any, ...]:
     model = type(instance)
-    data = _codecs[model].encode_model(instance)
+    data = _codec(model).encode_model(instance)
     fields = instance.__pydantic_fields_set__
     # The fields set explicitly go along unless they are all (as in every instance read).
     return from_avro, (model, data, None if len(fields) == len(model.model_fields) else fields)
@@ -63,12 +71,7 @@ def _as_avro(instance: Contract) -> tuple[Any, ...]:
 
 def from_avro(model: type[Contract], data: bytes, fields_set: set[str] | None = None) -> Contract:
     """The instance back from its pickle (also in a process that did not register `model`)."""
-    reader = _readers.get(model)
-    if reader is None:
-        reader = _readers[model] = codec_for(
-            model, None, previous_schemas=released_schemas(model.__name__)
-        )
-    instance = reader.decode_model(data)
+    instance = _codec(model).decode_model(data)
     if fields_set is not None:
         _set_fields_set(instance, set(fields_set))
     return instance

@@ -43,6 +43,7 @@ from omnichannel.contracts.journal import JournalEntry
 from omnichannel.kafka_io import OutboundRecord, produce
 from omnichannel.kafka_settings import client_config, producer_config
 from omnichannel.partitioning import partition_for
+from omnichannel.topic_reader import BATCH_WAIT_S, END_READER
 
 logger = logging.getLogger(__name__)
 
@@ -105,13 +106,7 @@ def keys_written(
         client_config(brokers)
         | {
             "group.id": "omni-postings-resume",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "enable.partition.eof": True,
-            "auto.offset.reset": "error",
-            # The end is known only from a fetch that found nothing more, which the broker
-            # otherwise holds up to 500 ms: a resume waits for that, not for the records.
-            "fetch.wait.max.ms": 10,
+            **END_READER,
         }
     )
     try:
@@ -134,7 +129,7 @@ def keys_written(
         while True:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{topic}[{partition}]: could not read to its end from {first}")
-            for message in consumer.consume(num_messages=1000, timeout=0.02):
+            for message in consumer.consume(num_messages=1000, timeout=BATCH_WAIT_S):
                 error = message.error()
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:
                     # Transaction markers take offsets too: the end is where the reader stands.

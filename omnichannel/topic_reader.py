@@ -13,6 +13,21 @@ from collections.abc import Iterator, Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+# A consumer that reads committed records to where a partition ends now. At the end a fetch
+# waits for new records up to `fetch.wait.max.ms` before the broker answers that there are
+# none (500 ms by default), and only then is the end known: each read took half a second more
+# than its records needed.
+END_READER: dict[str, object] = {
+    "enable.auto.commit": False,
+    "enable.partition.eof": True,
+    "isolation.level": "read_committed",
+    "auto.offset.reset": "error",
+    "fetch.wait.max.ms": 10,
+}
+# consume() waits for a full batch or this long: the end of a partition holding less than a
+# batch is known only when it ran out.
+BATCH_WAIT_S = 0.02
+
 
 def read_to_end(
     config: Mapping[str, object], topic: str, batch: int = 1000, timeout_s: float = 60
@@ -25,14 +40,7 @@ def read_to_end(
         {
             **config,
             "group.id": f"omni.reader.{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "isolation.level": "read_committed",
-            "auto.offset.reset": "error",
-            # At the end a fetch waits for new records up to this long before the broker
-            # answers that there are none (500 ms by default), and only then is the end
-            # known: each topic read took half a second more than its records needed.
-            "fetch.wait.max.ms": 10,
+            **END_READER,
         }
     )
     try:
@@ -53,9 +61,7 @@ def read_to_end(
         while remaining:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{topic}: partitions {sorted(remaining)} not read to the end")
-            # consume() waits for a full batch or the timeout: keep the timeout short (the
-            # ends of a topic smaller than a batch are known only when it ran out).
-            for message in consumer.consume(num_messages=batch, timeout=0.02):
+            for message in consumer.consume(num_messages=batch, timeout=BATCH_WAIT_S):
                 error = message.error()
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:
                     remaining.discard(message.partition())

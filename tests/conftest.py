@@ -18,6 +18,7 @@ import redis
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from omnichannel import localstack
+from omnichannel.kafka_admin import KEEP_RECORDS
 from omnichannel.settings import Connections
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
@@ -59,16 +60,7 @@ class TopicFactory:
     def adopt(self, topic: str, partitions: int = 1) -> str:
         """Create a topic under a name the test chose; it is deleted afterwards all the same."""
         futures = self.admin.create_topics(
-            # Generated days carry their own (past) timestamps: no time-based retention may
-            # delete them under a test, whatever the broker's default.
-            [
-                NewTopic(
-                    topic,
-                    num_partitions=partitions,
-                    replication_factor=1,
-                    config={"retention.ms": "-1"},
-                )
-            ],
+            [NewTopic(topic, num_partitions=partitions, replication_factor=1, config=KEEP_RECORDS)],
             operation_timeout=30,
         )
         futures[topic].result(timeout=60)

@@ -25,6 +25,7 @@ from confluent_kafka.cimpl import NewTopic
 from omnichannel.codec import codec_for
 from omnichannel.contracts.common import Channel
 from omnichannel.contracts.exception_record import ExceptionRecord
+from omnichannel.kafka_admin import KEEP_RECORDS
 from omnichannel.kafka_settings import client_config, producer_config
 from omnichannel.topic_reader import read_to_end
 from omnichannel.topics import Topics
@@ -32,9 +33,6 @@ from omnichannel.topics import Topics
 END_MARKER_KEY = b"bench-end-of-input"
 END_MARKER_VALUE = b"bench: end of input, not a record"
 TIMEOUT_S = 60.0
-# The generated days carry their own timestamps, a week old or more on a later date: no
-# time-based retention may delete a run's records under it, whatever the broker's default.
-KEEP_RECORDS = {"retention.ms": "-1"}
 
 
 def new_run_id() -> str:

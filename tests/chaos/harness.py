@@ -34,6 +34,7 @@ from omnichannel.contracts.journal import JournalEntry
 from omnichannel.contracts.order_event import OrderEvent
 from omnichannel.contracts.settlement import Settlement
 from omnichannel.file_sink import read_avro_file
+from omnichannel.kafka_admin import KEEP_RECORDS
 from omnichannel.reference import load_reference
 from omnichannel.replay_run import replay
 from omnichannel.scenario.config import ScenarioSettings
@@ -207,13 +208,8 @@ def _create_topics(admin: AdminClient, topics: Topics, input_partitions: int) ->
         value for name, value in topics.model_dump().items() if name != "availability_prefix"
     ] + [topics.availability(channel) for channel in Channel]
     futures = admin.create_topics(
-        # The day's own (past) timestamps: no time-based retention may delete it mid-run.
         [
-            NewTopic(
-                n,
-                num_partitions=input_partitions if n in inputs else 3,
-                config={"retention.ms": "-1"},
-            )
+            NewTopic(n, num_partitions=input_partitions if n in inputs else 3, config=KEEP_RECORDS)
             for n in names
         ],
         operation_timeout=30,
